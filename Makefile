@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# kmbuf: build, boot and test a patched Linux 6.12 with kernel-managed buffer
+# rings. See README.md. Every target builds what it needs first.
+#
+#   make check     deps, kernel, tests in the debug guest, static checks
+#   make demo      boot the kernel and run the samples
+#   make vm-run CMD="..." [FILES="..."]   run anything in the guest
+#
+# Variables: KCONF=debug|min (kernel flavour, default debug), JOBS, V=1.
+
+KCONF    ?= debug
+B        := $(CURDIR)/build
+TREE     := $(B)/linux
+OBJ      := $(B)/obj-$(KCONF)
+LOGS     := $(B)/logs
+PROGS    := $(B)/progs
+JOBS     ?= $(shell echo $$(( $$(nproc) + 1 )))
+CCACHE   := $(shell command -v ccache 2>/dev/null)
+export KCONF B TREE OBJ CCACHE_DIR := $(or $(CCACHE_DIR),$(HOME)/.cache/ccache)
+export CCACHE_BASEDIR := $(B)
+export KBUILD_BUILD_USER := kmbuf
+export KBUILD_BUILD_HOST := kmbuf
+export KBUILD_BUILD_TIMESTAMP := 2026-01-01
+
+KMAKE := $(MAKE) -s -C $(TREE) O=$(OBJ) -j$(JOBS) \
+	 $(if $(CCACHE),CC="ccache gcc" HOSTCC="ccache gcc")
+SELFTESTS := $(TREE)/tools/testing/selftests/kmbuf
+
+S := scripts
+.PHONY: all deps tree config kernel progs initramfs vm-run check demo \
+	static save-patches clean distclean help
+
+all: initramfs
+
+help:
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@$(S)/deps.sh
+
+tree: deps
+	@$(S)/tree.sh sync
+
+config: tree
+	@$(S)/config.sh
+
+# The kernel, its modules, and the samples (kbuild userprogs).
+kernel: config
+	@mkdir -p $(LOGS)
+	@echo "==> building kernel ($(KCONF)) in $(OBJ), log: $(LOGS)/build.log"
+	@$(KMAKE) all >$(LOGS)/build.log 2>&1 || \
+		{ grep -E 'error|Error' $(LOGS)/build.log | head -40; \
+		  tail -20 $(LOGS)/build.log; echo "ERROR: kernel build failed"; exit 1; }
+
+# Static userspace programs for the guest: selftests and samples.
+progs: kernel
+	@rm -rf $(PROGS) && mkdir -p $(PROGS)/kselftest/kmbuf $(PROGS)/samples
+	@if [ -f $(SELFTESTS)/Makefile ]; then \
+		LDFLAGS=-static $(MAKE) -s -C $(SELFTESTS) \
+			OUTPUT=$(B)/kselftest-build/kmbuf \
+			KHDR_INCLUDES="-isystem $(OBJ)/usr/include" \
+			install INSTALL_PATH=$(PROGS)/kselftest/kmbuf \
+			>$(LOGS)/progs.log 2>&1 || \
+			{ cat $(LOGS)/progs.log; echo "ERROR: selftests build failed"; exit 1; }; \
+		$(MAKE) -s --no-print-directory -C $(SELFTESTS) \
+			OUTPUT=$(B)/kselftest-build/kmbuf emit_tests \
+			> $(PROGS)/kselftest/kmbuf/tests.list; \
+	fi
+	@if [ -d $(OBJ)/samples/kmbuf ]; then \
+		find $(OBJ)/samples/kmbuf -maxdepth 1 -type f -perm -u+x \
+			-exec cp {} $(PROGS)/samples/ \; ; \
+	fi
+
+initramfs: progs
+	@$(S)/vm.sh initramfs
+
+# make vm-run CMD="./prog arg" FILES="prog data" [TIMEOUT=600] [LEAKCHECK=1]
+vm-run: initramfs
+	@test -n "$(CMD)" || { echo 'usage: make vm-run CMD="..." [FILES="..."]'; exit 2; }
+	@$(S)/vm.sh run $(foreach f,$(FILES),-f $(f)) \
+		$(if $(TIMEOUT),-t $(TIMEOUT)) $(if $(filter 1,$(LEAKCHECK)),-l) -- $(CMD)
+
+check:
+	@$(S)/check.sh
+
+demo: initramfs
+	@$(S)/vm.sh run -t 600 -- kmbuf-demo
+
+static: kernel
+	@$(S)/static.sh
+
+# Turn the commits on top of base in build/linux back into patches/.
+save-patches:
+	@$(S)/tree.sh save
+
+clean:
+	rm -rf $(B)/obj-* $(B)/progs $(B)/kselftest-build $(B)/initramfs-* $(B)/vm $(B)/logs
+
+distclean:
+	rm -rf $(B)

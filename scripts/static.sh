@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Static checks on our code, printed as TAP (one result per file and check):
+#  - checkpatch --strict: no ERROR or WARNING on overlay C files and patches;
+#  - sparse (C=1) and W=1: our kernel objects compile without a warning;
+#  - kernel-doc -Wall: headers and files that export symbols are clean.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$KMBUF_TOP"
+
+CP="perl $TREE/scripts/checkpatch.pl --strict --no-tree --terse --show-types --color=never"
+# FILE_PATH_CHANGES: MAINTAINERS is handled by its own patch.
+# SPDX_LICENSE_TAG: checkpatch insists on the first line, we keep it there anyway.
+CP_IGNORE="--ignore FILE_PATH_CHANGES"
+
+ok() { echo "ok - $*"; }
+notok() { echo "not ok - $*"; }
+
+srcs=$(git ls-files -co --exclude-standard -- $OVERLAY_DIRS | grep -E '\.[ch]$' | sort)
+ksrcs=$(echo "$srcs" | grep -E '^(io_uring|drivers|lib|block)/.*\.c$' || true)
+
+# --- checkpatch ------------------------------------------------------------
+for f in $srcs; do
+	out=$($CP $CP_IGNORE -f "$f" 2>&1 | grep -E ': (ERROR|WARNING):')
+	if [ -z "$out" ]; then ok "checkpatch $f"; else notok "checkpatch $f"; echo "$out" | sed 's/^/#   /'; fi
+done
+for p in $(grep -v '^\s*\(#\|$\)' patches/series); do
+	out=$($CP $CP_IGNORE "patches/$p" 2>&1 | grep -E ': (ERROR|WARNING):')
+	if [ -z "$out" ]; then ok "checkpatch patches/$p"; else notok "checkpatch patches/$p"; echo "$out" | sed 's/^/#   /'; fi
+done
+
+# --- sparse + W=1 on our kernel objects -------------------------------------
+if [ -n "$ksrcs" ]; then
+	objs=""
+	for f in $ksrcs; do
+		o=${f%.c}.o
+		# only objects the current config builds
+		[ -f "$OBJ/$o" ] || continue
+		rm -f "$OBJ/$o"
+		objs+=" $o"
+	done
+	if [ -n "$objs" ]; then
+		cc=()
+		command -v ccache >/dev/null && cc=(CC="ccache gcc" HOSTCC="ccache gcc")
+		out=$(make -s -C "$TREE" O="$OBJ" "${cc[@]}" W=1 C=1 $objs 2>&1)
+		for o in $objs; do
+			f=${o%.o}.c
+			w=$(echo "$out" | grep -E "${f%.c}\.[ch]:[0-9]+:.*(warning|error)" || true)
+			if [ -f "$OBJ/$o" ] && [ -z "$w" ]; then
+				ok "sparse+W=1 $f"
+			else
+				notok "sparse+W=1 $f"; echo "$w" | sed 's/^/#   /'
+			fi
+		done
+	fi
+fi
+
+# --- kernel-doc -------------------------------------------------------------
+for f in $srcs; do
+	case "$f" in
+	include/*) ;;
+	*) grep -q 'EXPORT_SYMBOL' "$f" || continue ;;
+	esac
+	out=$(perl "$TREE/scripts/kernel-doc" -none -Wall "$f" 2>&1)
+	if [ -z "$out" ]; then ok "kernel-doc $f"; else notok "kernel-doc $f"; echo "$out" | sed 's/^/#   /'; fi
+done
+exit 0

@@ -1,0 +1,151 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the guest's initramfs and boot the kernel in QEMU.
+#
+#   vm.sh initramfs
+#       stage busybox, /init, modules, selftests and samples into
+#       build/initramfs-$KCONF.cpio
+#   vm.sh run [-f FILE]... [-t SECONDS] [-l] [-o DIR] -- CMD...
+#       boot with FILE(s) copied into /work (the working directory), run CMD
+#       with sh, print its output and exit with its exit code. -l asks
+#       kmemleak for a scan at the end. The guest's kernel log is scanned for
+#       splats (KASAN, lockdep, WARNING, BUG, Oops, kmemleak, hung task, RCU
+#       stall); any splat is printed and makes the run fail (exit 3).
+#       Logs: DIR (default build/vm/last)/console.log and out.log.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+STAGE=$B/initramfs-$KCONF
+CPIO=$B/initramfs-$KCONF.cpio
+
+initramfs() {
+	local bb kver
+	bb=$(command -v busybox) || die "busybox missing: run scripts/deps.sh"
+	file -L "$bb" 2>/dev/null | grep -q 'statically linked' ||
+		bb=/bin/busybox
+	rm -rf "$STAGE"
+	mkdir -p "$STAGE"/{bin,sbin,etc/kmbuf,proc,sys,dev,tmp,root,work,lib/modules}
+	cp "$bb" "$STAGE/bin/busybox"
+	ln -s busybox "$STAGE/bin/sh"
+	cp "$KMBUF_TOP/scripts/guest/init" "$STAGE/init"
+	chmod 755 "$STAGE/init"
+	echo "root:x:0:0:root:/root:/bin/sh" > "$STAGE/etc/passwd"
+	echo "nobody:x:65534:65534:nobody:/:/bin/false" >> "$STAGE/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' > "$STAGE/etc/group"
+	# modules, installed the regular way (modprobe works in the guest)
+	make -s -C "$TREE" O="$OBJ" modules_install INSTALL_MOD_PATH="$STAGE" \
+		INSTALL_MOD_STRIP=1 DEPMOD=/sbin/depmod >/dev/null
+	# selftests, samples, benchmarks (built by the Makefile into $B/progs)
+	if [ -d "$B/progs" ]; then
+		cp -a "$B/progs/." "$STAGE/"
+	fi
+	cp "$KMBUF_TOP/scripts/guest/run-tests.sh" "$STAGE/bin/kmbuf-run-tests"
+	cp "$KMBUF_TOP/scripts/guest/demo.sh" "$STAGE/bin/kmbuf-demo"
+	chmod 755 "$STAGE/bin/kmbuf-run-tests" "$STAGE/bin/kmbuf-demo"
+	(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
+		cpio --null -o -H newc --quiet) > "$CPIO.tmp"
+	mv "$CPIO.tmp" "$CPIO"
+	log "initramfs $(du -h "$CPIO" | cut -f1)"
+}
+
+accel() {
+	# KVM only when the host really offers hardware virtualisation; on these
+	# machines /dev/kvm exists but guests hang, and the CPU shows no vmx/svm.
+	if [ -n "${ACCEL:-}" ]; then
+		echo "$ACCEL"
+	elif [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
+		echo kvm
+	else
+		echo tcg
+	fi
+}
+
+# Report kernel splats found in a console log; return 1 if any.
+scan_log() {
+	local log=$1 pat
+	pat='BUG: |WARNING: |Oops|general protection fault|Kernel panic|'
+	pat+='KASAN|UBSAN|kmemleak: [0-9]+ new suspected|unreferenced object 0x|'
+	pat+='INFO: task .* blocked for more than|rcu: INFO|detected stall|'
+	pat+='Call Trace:|possible circular locking|inconsistent lock state|'
+	pat+='suspicious RCU usage|page allocation failure'
+	if grep -qaE "$pat" "$log"; then
+		echo "---- kernel splat in guest log ($log) ----" >&2
+		grep -naE "$pat" "$log" | head -20 >&2
+		echo "---- first report in full ----" >&2
+		local first
+		first=$(grep -naE "$pat" "$log" | head -1 | cut -d: -f1)
+		sed -n "$((first > 5 ? first - 5 : 1)),$((first + 60))p" "$log" >&2
+		echo "---- end of splat ----" >&2
+		return 1
+	fi
+	return 0
+}
+
+run() {
+	local files=() timeout=${VM_TIMEOUT:-600} leak=0 outdir=$B/vm/last
+	local mem=${VM_MEM:-2G} acc extra rc splat=0 cmdline
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		-f) files+=("$2"); shift 2 ;;
+		-t) timeout=$2; shift 2 ;;
+		-l) leak=1; shift ;;
+		-o) outdir=$2; shift 2 ;;
+		--) shift; break ;;
+		*) break ;;
+		esac
+	done
+	[ $# -gt 0 ] || die "vm.sh run: no command given"
+	[ -f "$CPIO" ] || die "no initramfs: run 'make initramfs' first"
+	[ -f "$OBJ/arch/x86/boot/bzImage" ] || die "no kernel: run 'make kernel' first"
+
+	rm -rf "$outdir"
+	mkdir -p "$outdir/extra/etc/kmbuf" "$outdir/extra/work"
+	for f in "${files[@]}"; do
+		[ -e "$f" ] || die "vm.sh run: $f does not exist"
+		cp -a "$f" "$outdir/extra/work/"
+	done
+	printf '%s\n' "$*" > "$outdir/extra/etc/kmbuf/cmd"
+	(cd "$outdir/extra" && find . | LC_ALL=C sort |
+		cpio -o -H newc --quiet) > "$outdir/extra.cpio"
+	cat "$CPIO" "$outdir/extra.cpio" > "$outdir/initrd.cpio"
+
+	acc=$(accel)
+	cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 printk.devkmsg=on"
+	[ $leak -eq 0 ] || cmdline+=" kmbuf.leakcheck"
+	: > "$outdir/console.log"
+	: > "$outdir/out.log"
+	rc=0
+	timeout -k 10 "$timeout" qemu-system-x86_64 -accel "$acc" -cpu max \
+		-m "$mem" -smp 2 -display none -monitor none -no-reboot \
+		-serial "file:$outdir/console.log" -serial "file:$outdir/out.log" \
+		-kernel "$OBJ/arch/x86/boot/bzImage" -initrd "$outdir/initrd.cpio" \
+		-append "$cmdline" </dev/null >"$outdir/qemu.log" 2>&1 || rc=$?
+	rm -f "$outdir/initrd.cpio" "$outdir/extra.cpio"
+	rm -rf "$outdir/extra"
+
+	# The command's output, without the exit-code marker.
+	tr -d '\r' < "$outdir/out.log" | grep -av '^@@KMBUF-RC ' || true
+	scan_log "$outdir/console.log" || splat=1
+	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+		echo "vm.sh: guest timed out after ${timeout}s (accel=$acc); log: $outdir/console.log" >&2
+		tail -30 "$outdir/console.log" >&2
+		return 124
+	fi
+	local grc
+	grc=$(tr -d '\r' < "$outdir/out.log" | sed -n 's/^@@KMBUF-RC \([0-9]*\).*/\1/p' | tail -1)
+	if [ -z "$grc" ]; then
+		echo "vm.sh: guest did not finish the command (qemu rc=$rc); log: $outdir/console.log" >&2
+		tail -30 "$outdir/console.log" >&2
+		return 125
+	fi
+	[ $splat -eq 0 ] || return 3
+	return "$grc"
+}
+
+case "${1:-}" in
+initramfs) initramfs ;;
+run) shift; run "$@" ;;
+scan) shift; scan_log "$1" ;;
+*) die "usage: $0 initramfs | run [-f FILE]... [-t SEC] [-l] -- CMD" ;;
+esac
