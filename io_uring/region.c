@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memory regions (IORING_REGISTER_MEM_REGION) for the 6.12 based kmbuf
+ * kernel.
+ *
+ * Region 0 follows upstream Linux: kernel memory when user_addr is 0 (its
+ * mmap offset is returned to userspace), pinned user memory with
+ * IORING_MEM_REGION_TYPE_USER, optionally used for registered wait
+ * arguments.  On top of that a ring may carry up to IORING_MEM_REGION_NR_IDS
+ * regions, kernel regions may be made read-only for userspace, and other
+ * kernel code can hold a reference to a region.
+ *
+ * Lifetime: the ring holds one reference to each region and drops it when
+ * the ring is freed; there is no unregister.  Userspace mappings hold their
+ * own page references (vm_insert_pages()), so they stay valid after the
+ * region is gone.  Regions are looked up through ctx->mem_regions, which is
+ * only modified under uring_lock and read under RCU; region structs are
+ * freed after a grace period so a lookup racing with teardown is safe.
+ */
+#include <linux/kernel.h>
+#include <linux/errno.h>
+#include <linux/export.h>
+#include <linux/mm.h>
+#include <linux/sched/user.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <linux/xarray.h>
+#include <linux/io_uring_types.h>
+#include <linux/io_uring/region.h>
+
+#include <uapi/linux/io_uring.h>
+
+#include "io_uring.h"
+#include "memmap.h"
+#include "rsrc.h"
+#include "region.h"
+
+enum {
+	/* kaddr comes from vmap() and is vunmap()ed on release */
+	IO_REGION_F_VMAP	= 1,
+	/* pages[] are one compound page, only pages[0] holds a reference */
+	IO_REGION_F_COMPOUND	= 2,
+};
+
+#define IO_REGION_DESC_FLAGS	(IORING_MEM_REGION_TYPE_USER | \
+				 IORING_MEM_REGION_RDONLY)
+
+static u64 io_region_mmap_offset(u32 id)
+{
+	return IORING_MAP_OFF_PARAM_REGION |
+	       ((u64)id << IORING_MAP_REGION_SHIFT);
+}
+
+static void io_region_release(struct io_uring_region *r)
+{
+	if (r->flags & IO_REGION_F_VMAP)
+		vunmap(r->kaddr);
+	if (r->user_memory)
+		unpin_user_pages(r->pages, r->nr_pages);
+	else if (r->flags & IO_REGION_F_COMPOUND)
+		put_page(r->pages[0]);
+	else
+		release_pages(r->pages, r->nr_pages);
+	kvfree(r->pages);
+	if (r->user) {
+		__io_unaccount_mem(r->user, r->nr_pages);
+		free_uid(r->user);
+	}
+	kfree_rcu(r, rcu);
+}
+
+/*
+ * One physically contiguous allocation gives a linear kernel mapping for
+ * free.  Only tried when the region is exactly a power-of-two number of
+ * pages, so that no memory beyond what is charged to RLIMIT_MEMLOCK is
+ * allocated.
+ */
+static int io_region_alloc_compound(struct io_uring_region *r, gfp_t gfp)
+{
+	unsigned int order = get_order(r->size);
+	struct page *page;
+	unsigned int i;
+
+	if (order > MAX_PAGE_ORDER || (PAGE_SIZE << order) != r->size)
+		return -ENOMEM;
+	if (order)
+		gfp |= __GFP_COMP;
+	if (order > PAGE_ALLOC_COSTLY_ORDER)
+		gfp |= __GFP_NORETRY;
+
+	page = alloc_pages(gfp, order);
+	if (!page)
+		return -ENOMEM;
+
+	for (i = 0; i < r->nr_pages; i++)
+		r->pages[i] = page + i;
+	r->kaddr = page_address(page);
+	r->flags |= IO_REGION_F_COMPOUND;
+	return 0;
+}
+
+static int io_region_alloc_single(struct io_uring_region *r, gfp_t gfp)
+{
+	unsigned int i;
+
+	/*
+	 * The 6.12 bulk allocator returns a single page when memcg
+	 * accounting is requested; fill whatever it left one by one.
+	 * Don't invoke the OOM killer for a large region, fail instead.
+	 */
+	gfp |= __GFP_RETRY_MAYFAIL;
+	alloc_pages_bulk_array(gfp, r->nr_pages, r->pages);
+	for (i = 0; i < r->nr_pages; i++) {
+		if (r->pages[i])
+			continue;
+		r->pages[i] = alloc_page(gfp);
+		if (!r->pages[i])
+			goto put_pages;
+		cond_resched();
+	}
+
+	r->kaddr = vmap(r->pages, r->nr_pages, VM_MAP, PAGE_KERNEL);
+	if (!r->kaddr)
+		goto put_pages;
+	r->flags |= IO_REGION_F_VMAP;
+	return 0;
+
+put_pages:
+	for (i = 0; i < r->nr_pages; i++)
+		if (r->pages[i])
+			put_page(r->pages[i]);
+	return -ENOMEM;
+}
+
+static int io_region_alloc(struct io_uring_region *r)
+{
+	gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN;
+	int ret;
+
+	r->pages = kvcalloc(r->nr_pages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
+	if (!r->pages)
+		return -ENOMEM;
+
+	if (!io_region_alloc_compound(r, gfp))
+		return 0;
+	ret = io_region_alloc_single(r, gfp);
+	if (ret) {
+		kvfree(r->pages);
+		r->pages = NULL;
+	}
+	return ret;
+}
+
+static int io_region_pin(struct io_uring_region *r, u64 uaddr)
+{
+	struct page **pages;
+	int nr_pages, ret;
+
+	pages = io_pin_pages(uaddr, r->size, &nr_pages);
+	if (IS_ERR(pages))
+		return PTR_ERR(pages);
+	if (nr_pages != r->nr_pages) {
+		ret = -EFAULT;
+		goto unpin_pages;
+	}
+
+	if (nr_pages == 1 && !PageHighMem(pages[0])) {
+		r->kaddr = page_address(pages[0]);
+	} else {
+		r->kaddr = vmap(pages, nr_pages, VM_MAP, PAGE_KERNEL);
+		if (!r->kaddr) {
+			ret = -ENOMEM;
+			goto unpin_pages;
+		}
+		r->flags |= IO_REGION_F_VMAP;
+	}
+	r->pages = pages;
+	return 0;
+
+unpin_pages:
+	unpin_user_pages(pages, nr_pages);
+	kvfree(pages);
+	return ret;
+}
+
+/*
+ * Validate a region descriptor and create the region.  The checks and their
+ * order follow upstream io_create_region(), except that @id may be non-zero
+ * and IORING_MEM_REGION_RDONLY is accepted for kernel memory.
+ */
+static struct io_uring_region *io_region_create(struct io_ring_ctx *ctx,
+						struct io_uring_region_desc *rd)
+{
+	bool user_mem = rd->flags & IORING_MEM_REGION_TYPE_USER;
+	struct io_uring_region *r;
+	unsigned long nr_pages;
+	u64 end;
+	int ret;
+
+	if (!mem_is_zero(rd->__resv, sizeof(rd->__resv)))
+		return ERR_PTR(-EINVAL);
+	if (rd->flags & ~IO_REGION_DESC_FLAGS)
+		return ERR_PTR(-EINVAL);
+	/* user memory is writable by its owner, it can't be read-only */
+	if (user_mem && (rd->flags & IORING_MEM_REGION_RDONLY))
+		return ERR_PTR(-EINVAL);
+	/* user_addr is set if and only if it's a user memory region */
+	if (user_mem != !!rd->user_addr)
+		return ERR_PTR(-EFAULT);
+	if (!rd->size || rd->mmap_offset || rd->id >= IORING_MEM_REGION_NR_IDS)
+		return ERR_PTR(-EINVAL);
+	if ((rd->size >> PAGE_SHIFT) > INT_MAX)
+		return ERR_PTR(-E2BIG);
+	if ((rd->user_addr | rd->size) & ~PAGE_MASK)
+		return ERR_PTR(-EINVAL);
+	if (check_add_overflow(rd->user_addr, rd->size, &end))
+		return ERR_PTR(-EOVERFLOW);
+
+	nr_pages = rd->size >> PAGE_SHIFT;
+	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	if (!r)
+		return ERR_PTR(-ENOMEM);
+	r->size = rd->size;
+	r->nr_pages = nr_pages;
+	r->id = rd->id;
+	r->read_only = rd->flags & IORING_MEM_REGION_RDONLY;
+	r->user_memory = user_mem;
+	refcount_set(&r->refs, 1);
+
+	/* same RLIMIT_MEMLOCK rule as registered buffers */
+	if (ctx->user) {
+		ret = __io_account_mem(ctx->user, nr_pages);
+		if (ret)
+			goto free_region;
+		r->user = get_uid(ctx->user);
+	}
+
+	if (user_mem)
+		ret = io_region_pin(r, rd->user_addr);
+	else
+		ret = io_region_alloc(r);
+	if (ret)
+		goto unaccount;
+
+	if (!user_mem)
+		rd->mmap_offset = io_region_mmap_offset(rd->id);
+	return r;
+
+unaccount:
+	if (r->user) {
+		__io_unaccount_mem(r->user, nr_pages);
+		free_uid(r->user);
+	}
+free_region:
+	kfree(r);
+	return ERR_PTR(ret);
+}
+
+int io_register_mem_region(struct io_ring_ctx *ctx, void __user *uarg)
+{
+	struct io_uring_mem_region_reg __user *reg_uptr = uarg;
+	struct io_uring_region_desc __user *rd_uptr;
+	struct io_uring_mem_region_reg reg;
+	struct io_uring_region_desc rd;
+	struct io_uring_region *r;
+	bool wait_arg;
+	int ret;
+
+	lockdep_assert_held(&ctx->uring_lock);
+
+	if (copy_from_user(&reg, reg_uptr, sizeof(reg)))
+		return -EFAULT;
+	rd_uptr = u64_to_user_ptr(reg.region_uptr);
+	if (copy_from_user(&rd, rd_uptr, sizeof(rd)))
+		return -EFAULT;
+	if (rd.id >= IORING_MEM_REGION_NR_IDS)
+		return -EINVAL;
+	/* ids are never reused, regions live as long as the ring */
+	if (xa_load(&ctx->mem_regions, rd.id))
+		return -EBUSY;
+	if (!mem_is_zero(reg.__resv, sizeof(reg.__resv)))
+		return -EINVAL;
+	if (reg.flags & ~IORING_MEM_REGION_REG_WAIT_ARG)
+		return -EINVAL;
+
+	wait_arg = reg.flags & IORING_MEM_REGION_REG_WAIT_ARG;
+	if (wait_arg) {
+		/*
+		 * Waiters don't take uring_lock.  A disabled ring can't have
+		 * any, so the wait region can be installed without racing.
+		 */
+		if (!(ctx->flags & IORING_SETUP_R_DISABLED))
+			return -EINVAL;
+		/* userspace must be able to write its wait arguments */
+		if (rd.flags & IORING_MEM_REGION_RDONLY)
+			return -EINVAL;
+		if (ctx->cq_wait_arg)
+			return -EBUSY;
+	}
+
+	r = io_region_create(ctx, &rd);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	if (copy_to_user(rd_uptr, &rd, sizeof(rd))) {
+		ret = -EFAULT;
+		goto put_region;
+	}
+	/* the region is complete, publish it to mmap and consumers */
+	ret = xa_err(xa_store(&ctx->mem_regions, rd.id, r, GFP_KERNEL_ACCOUNT));
+	if (ret)
+		goto put_region;
+
+	if (wait_arg) {
+		ctx->cq_wait_arg = r->kaddr;
+		ctx->cq_wait_size = r->size;
+	}
+	return 0;
+
+put_region:
+	io_uring_region_put(r);
+	return ret;
+}
+
+/* Called when the ring is freed, from process context. */
+void io_regions_free(struct io_ring_ctx *ctx)
+{
+	struct io_uring_region *r;
+	unsigned long id;
+
+	ctx->cq_wait_arg = NULL;
+	ctx->cq_wait_size = 0;
+	xa_for_each(&ctx->mem_regions, id, r) {
+		xa_erase(&ctx->mem_regions, id);
+		io_uring_region_put(r);
+	}
+	xa_destroy(&ctx->mem_regions);
+}
+
+/*
+ * Find the region an mmap request at page offset @pgoff of @len bytes
+ * refers to.  The caller has checked that the offset is in the region
+ * range of the mmap offset space.  The ring file is referenced for the
+ * whole mmap call and regions live until the ring is freed, so the region
+ * stays valid without taking a reference.
+ */
+struct io_uring_region *io_region_mmap_lookup(struct io_ring_ctx *ctx,
+					      unsigned long pgoff, size_t len)
+{
+	u64 off = ((u64)pgoff << PAGE_SHIFT) & ~IORING_OFF_MMAP_MASK;
+	struct io_uring_region *r;
+	u64 id;
+
+	/* nothing but the id may be encoded below the region range */
+	if (off & ((1ULL << IORING_MAP_REGION_SHIFT) - 1))
+		return ERR_PTR(-EINVAL);
+	id = off >> IORING_MAP_REGION_SHIFT;
+	if (id >= IORING_MEM_REGION_NR_IDS)
+		return ERR_PTR(-EINVAL);
+
+	r = xa_load(&ctx->mem_regions, id);
+	if (!r)
+		return ERR_PTR(-EINVAL);
+	/* user memory is already mapped by its owner, as upstream */
+	if (r->user_memory)
+		return ERR_PTR(-EINVAL);
+	if (len > r->size)
+		return ERR_PTR(-EINVAL);
+	return r;
+}
+
+int io_region_mmap(struct io_ring_ctx *ctx, struct vm_area_struct *vma)
+{
+	unsigned long nr_pages = vma_pages(vma);
+	struct io_uring_region *r;
+
+	r = io_region_mmap_lookup(ctx, vma->vm_pgoff,
+				  vma->vm_end - vma->vm_start);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+
+	if (r->read_only) {
+		if (vma->vm_flags & VM_WRITE)
+			return -EPERM;
+		/*
+		 * No mprotect(PROT_WRITE), and no FOLL_FORCE writes through
+		 * /proc/pid/mem or ptrace: without VM_MAYWRITE a shared
+		 * mapping is not writable by any route, and a private one is
+		 * no longer a COW mapping either.
+		 */
+		vm_flags_clear(vma, VM_MAYWRITE);
+	}
+
+	vm_flags_set(vma, VM_DONTEXPAND);
+	return vm_insert_pages(vma, vma->vm_start, r->pages, &nr_pages);
+}
+
+/**
+ * io_uring_region_get - take a reference to a memory region of a ring
+ * @ctx: the ring
+ * @id: region id, as passed in io_uring_region_desc.id at registration
+ *
+ * Look up the region registered as @id and take a reference to it.  The
+ * region, its pages, its kernel mapping and its RLIMIT_MEMLOCK charge stay
+ * valid until the reference is dropped with io_uring_region_put(), even if
+ * the ring is freed in the meantime.  Safe against concurrent registration;
+ * uring_lock is not needed.  The caller must make sure @ctx is not freed
+ * during the call, e.g. by holding a request or a file reference of it.
+ *
+ * Context: Any context; does not sleep.
+ * Return: the region, ERR_PTR(-EINVAL) if @id is out of range, or
+ * ERR_PTR(-ENOENT) if no region is registered as @id.
+ */
+struct io_uring_region *io_uring_region_get(struct io_ring_ctx *ctx,
+					    unsigned int id)
+{
+	struct io_uring_region *r;
+
+	if (id >= IORING_MEM_REGION_NR_IDS)
+		return ERR_PTR(-EINVAL);
+
+	rcu_read_lock();
+	r = xa_load(&ctx->mem_regions, id);
+	if (r && !refcount_inc_not_zero(&r->refs))
+		r = NULL;
+	rcu_read_unlock();
+
+	return r ? r : ERR_PTR(-ENOENT);
+}
+EXPORT_SYMBOL_GPL(io_uring_region_get);
+
+/**
+ * io_uring_cmd_region_get - take a reference to a region of a command's ring
+ * @ioucmd: an IORING_OP_URING_CMD request being handled by the caller
+ * @id: region id
+ *
+ * Like io_uring_region_get() for the ring @ioucmd was submitted on.  The
+ * request keeps the ring alive for the duration of the call.
+ *
+ * Context: Any context; does not sleep.
+ * Return: the region, ERR_PTR(-EINVAL) if @id is out of range, or
+ * ERR_PTR(-ENOENT) if no region is registered as @id.
+ */
+struct io_uring_region *io_uring_cmd_region_get(struct io_uring_cmd *ioucmd,
+						unsigned int id)
+{
+	return io_uring_region_get(cmd_to_io_kiocb(ioucmd)->ctx, id);
+}
+EXPORT_SYMBOL_GPL(io_uring_cmd_region_get);
+
+/**
+ * io_uring_region_put - drop a reference to a memory region
+ * @region: region returned by io_uring_region_get(), or NULL
+ *
+ * When the last reference goes (the ring's own one is dropped when the ring
+ * is freed), the kernel mapping is torn down, the pages are released and
+ * the RLIMIT_MEMLOCK charge is returned.  Pages still mapped by userspace
+ * stay alive until they are unmapped.
+ *
+ * Context: Process context; may sleep (vunmap()).  Must not be called
+ * under a spinlock or from interrupt or RCU callback context.
+ */
+void io_uring_region_put(struct io_uring_region *region)
+{
+	if (!region)
+		return;
+	might_sleep();
+	if (refcount_dec_and_test(&region->refs))
+		io_region_release(region);
+}
+EXPORT_SYMBOL_GPL(io_uring_region_put);
