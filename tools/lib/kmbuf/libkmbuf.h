@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * libkmbuf: small userspace helpers for the kmbuf io_uring extensions,
+ * shared by samples, selftests and benchmarks.
+ *
+ * Include the kernel tree's <linux/io_uring.h> (KHDR_INCLUDES) before
+ * <liburing.h>: liburing 2.3 carries an older copy of the uapi under the
+ * same include guard.  All functions return 0 or a negative errno unless
+ * documented otherwise; none of them print anything.
+ */
+#ifndef LIBKMBUF_H
+#define LIBKMBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/io_uring.h>
+#include <liburing.h>
+
+#ifndef IORING_MEM_REGION_RDONLY	/* a #define, unlike the register opcode */
+#error "<linux/io_uring.h> lacks the kmbuf region uapi: build with the tree's uapi headers"
+#endif
+
+/* Raw io_uring_register(2); returns the result or -errno. */
+int kmbuf_io_uring_register(int ring_fd, unsigned int opcode, void *arg,
+			    unsigned int nr_args);
+
+/* Raw io_uring_enter(2); returns the result or -errno. */
+int kmbuf_io_uring_enter(int ring_fd, unsigned int to_submit,
+			 unsigned int min_complete, unsigned int flags,
+			 const void *arg, size_t argsz);
+
+/*
+ * Return 0 if the kernel has memory regions with the kmbuf extensions
+ * (region ids, IORING_MEM_REGION_RDONLY), -EOPNOTSUPP if it has none or
+ * only upstream's single region.  Registers nothing.
+ */
+int kmbuf_region_probe(int ring_fd);
+
+/*
+ * Register the region described by @rd with IORING_REGISTER_MEM_REGION and
+ * registration flags @reg_flags (IORING_MEM_REGION_REG_WAIT_ARG).  On
+ * success the kernel has written rd->mmap_offset for kernel-allocated
+ * regions.
+ */
+int kmbuf_region_register(int ring_fd, struct io_uring_region_desc *rd,
+			  __u64 reg_flags);
+
+/*
+ * mmap @size bytes of a kernel-allocated region at ring mmap offset @offset
+ * (io_uring_region_desc.mmap_offset) with protection @prot, MAP_SHARED.
+ * Stores the address in *@addrp.
+ */
+int kmbuf_region_mmap(int ring_fd, __u64 offset, size_t size, int prot,
+		      void **addrp);
+
+/* A kernel-allocated region, registered and mapped. */
+struct kmbuf_region {
+	void		*addr;		/* userspace mapping */
+	size_t		size;
+	__u32		id;
+	__u32		flags;		/* IORING_MEM_REGION_* desc flags */
+	__u64		mmap_offset;
+};
+
+/*
+ * Register kernel-allocated region @id of @size bytes (a multiple of the
+ * page size) with desc flags @flags (0 or IORING_MEM_REGION_RDONLY) and map
+ * it: read-only if IORING_MEM_REGION_RDONLY is set, else read-write.
+ * @reg_flags are the registration flags.  Fills @r.
+ */
+int kmbuf_region_create(int ring_fd, __u32 id, size_t size, __u32 flags,
+			__u64 reg_flags, struct kmbuf_region *r);
+
+/* Unmap a region set up by kmbuf_region_create(); the ring keeps it. */
+void kmbuf_region_unmap(struct kmbuf_region *r);
+
+/*
+ * Register @size bytes of user memory at @addr (page aligned) as region
+ * @id (IORING_MEM_REGION_TYPE_USER).
+ */
+int kmbuf_region_register_user(int ring_fd, __u32 id, void *addr,
+			       size_t size, __u64 reg_flags);
+
+/*
+ * Wait for @min_complete completions using the registered wait argument at
+ * byte offset @offset of the ring's wait region
+ * (IORING_ENTER_EXT_ARG | IORING_ENTER_EXT_ARG_REG).  Returns what
+ * io_uring_enter(2) returns, e.g. -ETIME on timeout.
+ */
+int kmbuf_region_wait(int ring_fd, unsigned int min_complete, size_t offset);
+
+#endif /* LIBKMBUF_H */
