@@ -55,7 +55,7 @@ kernel: config
 
 # Static userspace programs for the guest: selftests and samples.
 progs: kernel
-	@rm -rf $(PROGS) && mkdir -p $(PROGS)/kselftest/kmbuf $(PROGS)/samples
+	@rm -rf $(PROGS) && mkdir -p $(PROGS)/kselftest/kmbuf $(PROGS)/samples $(B)/kselftest-build/kmbuf
 	@if [ -f $(SELFTESTS)/Makefile ]; then \
 		LDFLAGS=-static $(MAKE) -s -C $(SELFTESTS) \
 			OUTPUT=$(B)/kselftest-build/kmbuf \
@@ -76,10 +76,12 @@ initramfs: progs
 	@$(S)/vm.sh initramfs
 
 # make vm-run CMD="./prog arg" FILES="prog data" [TIMEOUT=600] [LEAKCHECK=1]
+# CMD reaches the script through the environment, so it is never re-split.
+vm-run: export KMBUF_VM_CMD = $(CMD)
 vm-run: initramfs
-	@test -n "$(CMD)" || { echo 'usage: make vm-run CMD="..." [FILES="..."]'; exit 2; }
+	@test -n "$$KMBUF_VM_CMD" || { echo 'usage: make vm-run CMD="..." [FILES="..."]'; exit 2; }
 	@$(S)/vm.sh run $(foreach f,$(FILES),-f $(f)) \
-		$(if $(TIMEOUT),-t $(TIMEOUT)) $(if $(filter 1,$(LEAKCHECK)),-l) -- $(CMD)
+		$(if $(TIMEOUT),-t $(TIMEOUT)) $(if $(filter 1,$(LEAKCHECK)),-l) -- "$$KMBUF_VM_CMD"
 
 check:
 	@$(S)/check.sh

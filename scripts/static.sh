@@ -26,7 +26,9 @@ for f in $srcs; do
 	if [ -z "$out" ]; then ok "checkpatch $f"; else notok "checkpatch $f"; echo "$out" | sed 's/^/#   /'; fi
 done
 for p in $(grep -v '^\s*\(#\|$\)' patches/series); do
-	out=$($CP $CP_IGNORE "patches/$p" 2>&1 | grep -E ': (ERROR|WARNING):')
+	# through stdin: given a path that git tracks, checkpatch checks it as a
+	# source file rather than as a patch
+	out=$($CP $CP_IGNORE - < "patches/$p" 2>&1 | grep -E ': (ERROR|WARNING):')
 	if [ -z "$out" ]; then ok "checkpatch patches/$p"; else notok "checkpatch patches/$p"; echo "$out" | sed 's/^/#   /'; fi
 done
 

@@ -63,7 +63,7 @@ TEST_F(chr, read_sizes)
 
 	ASSERT_NE(NULL, buf);
 	for (round = 0; round < 3; round++) {
-		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 			ssize_t n = read(self->fd, buf, sizes[i]);
 
 			ASSERT_EQ((ssize_t)sizes[i], n);
@@ -93,9 +93,11 @@ TEST_F(chr, independent_streams)
 
 TEST_F(chr, not_seekable)
 {
+	char buf[8];
+
 	EXPECT_EQ(-1, lseek(self->fd, 0, SEEK_SET));
 	EXPECT_EQ(ESPIPE, errno);
-	EXPECT_EQ(-1, pread(self->fd, (char[8]){}, 8, 0));
+	EXPECT_EQ(-1, pread(self->fd, buf, sizeof(buf), 0));
 	EXPECT_EQ(ESPIPE, errno);
 }
 
