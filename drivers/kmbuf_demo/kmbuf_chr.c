@@ -87,7 +87,6 @@ static const struct file_operations kmbuf_chr_fops = {
 	.open		= kmbuf_chr_open,
 	.release	= kmbuf_chr_release,
 	.read_iter	= kmbuf_chr_read_iter,
-	.llseek		= no_llseek,
 };
 
 static struct miscdevice kmbuf_chr_misc = {
