@@ -47,6 +47,13 @@ enum {
 #define IO_REGION_DESC_FLAGS	(IORING_MEM_REGION_TYPE_USER | \
 				 IORING_MEM_REGION_RDONLY)
 
+/*
+ * kvmalloc() WARNs on arrays larger than INT_MAX bytes.  Without
+ * RLIMIT_MEMLOCK (CAP_IPC_LOCK) nothing else stops such a size from
+ * userspace, so refuse it first with the -ENOMEM the allocation would give.
+ */
+#define IO_REGION_MAX_PAGES	(INT_MAX / sizeof(struct page *))
+
 static u64 io_region_mmap_offset(u32 id)
 {
 	return IORING_MAP_OFF_PARAM_REGION |
@@ -139,7 +146,10 @@ static int io_region_alloc(struct io_uring_region *r)
 	gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN;
 	int ret;
 
-	r->pages = kvcalloc(r->nr_pages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
+	if (r->nr_pages > IO_REGION_MAX_PAGES)
+		return -ENOMEM;
+	r->pages = kvcalloc(r->nr_pages, sizeof(*r->pages),
+			    GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!r->pages)
 		return -ENOMEM;
 
@@ -158,6 +168,8 @@ static int io_region_pin(struct io_uring_region *r, u64 uaddr)
 	struct page **pages;
 	int nr_pages, ret;
 
+	if (r->nr_pages > IO_REGION_MAX_PAGES)
+		return -ENOMEM;
 	pages = io_pin_pages(uaddr, r->size, &nr_pages);
 	if (IS_ERR(pages))
 		return PTR_ERR(pages);

@@ -221,6 +221,10 @@ TEST_F(region, bad_inputs)
 	RD_RESET(); rd.id = ~0U;		EXPECT_REG(-EINVAL, 0);
 	RD_RESET(); rd.size = pgsz + 1;		EXPECT_REG(-EINVAL, 0);
 	RD_RESET(); rd.size = 1ULL << 60;	EXPECT_REG(-E2BIG, 0);
+	/* page array over INT_MAX bytes: -ENOMEM, not a kvmalloc WARN */
+	RD_RESET(); rd.size = 1ULL << 42;	EXPECT_REG(-ENOMEM, 0);
+	RD_RESET(); rd.size = 1ULL << 42; rd.user_addr = 1ULL << 42;
+	rd.flags = IORING_MEM_REGION_TYPE_USER;	EXPECT_REG(-ENOMEM, 0);
 	RD_RESET(); rd.user_addr = ~0ULL & ~(__u64)(pgsz - 1);
 	rd.size = 2 * pgsz; rd.flags = IORING_MEM_REGION_TYPE_USER;
 						EXPECT_REG(-EOVERFLOW, 0);
