@@ -28,6 +28,9 @@ KMAKE := $(MAKE) -s -C $(TREE) O=$(OBJ) -j$(JOBS) \
 SELFTESTS := $(TREE)/tools/testing/selftests/kmbuf
 
 S := scripts
+# Serialises the steps that write build/ (two makes at once, e.g. a vm-run
+# while `make check` builds, must not interleave).
+LOCK := flock $(B)/.lock
 .PHONY: all deps tree config kernel progs initramfs vm-run check demo \
 	static save-patches clean distclean help
 
@@ -40,21 +43,25 @@ deps:
 	@$(S)/deps.sh
 
 tree: deps
-	@$(S)/tree.sh sync
+	@mkdir -p $(B) && $(LOCK) $(S)/tree.sh sync
 
 config: tree
-	@$(S)/config.sh
+	@$(LOCK) $(S)/config.sh
 
 # The kernel, its modules, and the samples (kbuild userprogs).
 kernel: config
 	@mkdir -p $(LOGS)
 	@echo "==> building kernel ($(KCONF)) in $(OBJ), log: $(LOGS)/build.log"
-	@$(KMAKE) all >$(LOGS)/build.log 2>&1 || \
+	@$(LOCK) $(KMAKE) all >$(LOGS)/build.log 2>&1 || \
 		{ grep -E 'error|Error' $(LOGS)/build.log | head -40; \
 		  tail -20 $(LOGS)/build.log; echo "ERROR: kernel build failed"; exit 1; }
 
 # Static userspace programs for the guest: selftests and samples.
 progs: kernel
+	@$(LOCK) $(MAKE) -s --no-print-directory do-progs
+
+.PHONY: do-progs
+do-progs:
 	@rm -rf $(PROGS) && mkdir -p $(PROGS)/kselftest/kmbuf $(PROGS)/samples $(B)/kselftest-build/kmbuf
 	@if [ -f $(SELFTESTS)/Makefile ]; then \
 		LDFLAGS=-static $(MAKE) -s -C $(SELFTESTS) \
@@ -73,11 +80,11 @@ progs: kernel
 	fi
 
 initramfs: progs
-	@$(S)/vm.sh initramfs
+	@$(LOCK) $(S)/vm.sh initramfs
 
 # make vm-run CMD="./prog arg" FILES="prog data" [TIMEOUT=600] [LEAKCHECK=1]
 # CMD reaches the script through the environment, so it is never re-split.
-vm-run: export KMBUF_VM_CMD = $(CMD)
+vm-run: export KMBUF_VM_CMD = $(value CMD)
 vm-run: initramfs
 	@test -n "$$KMBUF_VM_CMD" || { echo 'usage: make vm-run CMD="..." [FILES="..."]'; exit 2; }
 	@$(S)/vm.sh run $(foreach f,$(FILES),-f $(f)) \

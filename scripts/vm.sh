@@ -12,7 +12,8 @@
 #       kmemleak for a scan at the end. The guest's kernel log is scanned for
 #       splats (KASAN, lockdep, WARNING, BUG, Oops, kmemleak, hung task, RCU
 #       stall); any splat is printed and makes the run fail (exit 3).
-#       Logs: DIR (default build/vm/last)/console.log and out.log.
+#       Logs: DIR (default build/vm/run-PID, linked as build/vm/last)/
+#       console.log and out.log.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -83,7 +84,7 @@ scan_log() {
 }
 
 run() {
-	local files=() timeout=${VM_TIMEOUT:-600} leak=0 outdir=$B/vm/last
+	local files=() timeout=${VM_TIMEOUT:-600} leak=0 outdir=$B/vm/run-$$
 	local mem=${VM_MEM:-2G} acc extra rc splat=0 cmdline
 	while [ $# -gt 0 ]; do
 		case "$1" in
@@ -96,6 +97,12 @@ run() {
 		esac
 	done
 	[ $# -gt 0 ] || die "vm.sh run: no command given"
+	if [ "$outdir" = "$B/vm/run-$$" ]; then
+		# keep the newest few runs; build/vm/last points at this one
+		{ ls -1dt "$B"/vm/run-* 2>/dev/null || true; } | tail -n +5 | xargs -r rm -rf
+		mkdir -p "$B/vm"
+		ln -sfn "run-$$" "$B/vm/last"
+	fi
 	[ -f "$CPIO" ] || die "no initramfs: run 'make initramfs' first"
 	[ -f "$OBJ/arch/x86/boot/bzImage" ] || die "no kernel: run 'make kernel' first"
 
