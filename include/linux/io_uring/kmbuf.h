@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Kernel-managed buffer rings (kmbuf) on io_uring memory regions.
+ *
+ * A kmbuf ring carves a range of a memory region (see region.h) into
+ * nr_bufs equally sized buffers and tracks who owns each one: the ring
+ * (free), the kernel (a driver is filling it) or userspace (a CQE told it
+ * which buffer holds data, and it has not given the buffer back yet).
+ *
+ * The ring is private to the driver that created it.  It is not a provided
+ * buffer group: nothing in io_uring can look it up, so no request other
+ * than the driver's own commands ever sees its buffers.  All of its state
+ * lives in kernel memory; userspace only ever sees buffer contents.
+ *
+ * See Documentation/io_uring/kmbuf.rst.
+ */
+#ifndef _LINUX_IO_URING_KMBUF_H
+#define _LINUX_IO_URING_KMBUF_H
+
+#include <linux/err.h>
+#include <linux/types.h>
+#include <uapi/linux/io_uring.h>
+
+struct bio_vec;
+struct io_uring_cmd;
+struct io_uring_region;
+struct kmbuf_ring;
+struct seq_file;
+struct wait_queue_head;
+
+/* A buffer id must fit the 16 bits above IORING_CQE_BUFFER_SHIFT. */
+#define KMBUF_MAX_BUFS		(1U << 16)
+/* Alignment of the ring offset and of the buffer size, in bytes. */
+#define KMBUF_BUF_ALIGN		64U
+
+/**
+ * struct kmbuf_ring_desc - what a kmbuf ring is built from
+ * @region_id: id of the memory region, used by kmbuf_ring_create_cmd() only
+ * @flags: must be 0; reserved for future use
+ * @offset: byte offset of buffer 0 in the region, a multiple of
+ *	%KMBUF_BUF_ALIGN
+ * @buf_size: size of each buffer in bytes, a non-zero multiple of
+ *	%KMBUF_BUF_ALIGN
+ * @nr_bufs: number of buffers, 1 to %KMBUF_MAX_BUFS, any value
+ * @notify: optional; called when a buffer becomes free again after a
+ *	kmbuf_buf_take() failed with -ENOBUFS.  Runs in the context of
+ *	whoever freed the buffer (possibly hard interrupt), outside the ring
+ *	lock, under rcu_read_lock(); it must not sleep.  It may call
+ *	kmbuf_buf_take() on the ring.  Never called once kmbuf_ring_destroy()
+ *	has returned.
+ * @priv: passed to @notify
+ *
+ * Buffer @bid occupies bytes [@offset + @bid * @buf_size, + @buf_size) of
+ * the region.  Several rings may share one region; the driver decides
+ * whether their ranges may overlap.
+ */
+struct kmbuf_ring_desc {
+	u32	region_id;
+	u32	flags;
+	u64	offset;
+	u32	buf_size;
+	u32	nr_bufs;
+	void	(*notify)(struct kmbuf_ring *ring, void *priv);
+	void	*priv;
+};
+
+/**
+ * struct kmbuf_buf - a buffer taken from a kmbuf ring
+ * @kaddr: kernel address of the buffer, virtually contiguous
+ * @len: size of the buffer in bytes (the ring's buffer size)
+ * @bid: buffer id, reported to userspace in the CQE
+ */
+struct kmbuf_buf {
+	void	*kaddr;
+	u32	len;
+	u16	bid;
+};
+
+/**
+ * struct kmbuf_ring_stats - a consistent snapshot of a ring's counters
+ * @nr_bufs: buffers in the ring
+ * @nr_free: buffers owned by the ring, ready to be taken
+ * @nr_kernel: buffers taken by the kernel and not yet put back or
+ *	handed to userspace
+ * @nr_user: buffers handed to userspace and not yet returned
+ * @buf_size: size of each buffer in bytes
+ * @region_id: id of the region the ring was built on
+ * @offset: offset of buffer 0 in the region
+ * @nr_exhausted: how often kmbuf_buf_take() found no free buffer
+ * @shutdown: kmbuf_ring_destroy() has been called
+ */
+struct kmbuf_ring_stats {
+	u32	nr_bufs;
+	u32	nr_free;
+	u32	nr_kernel;
+	u32	nr_user;
+	u32	buf_size;
+	u32	region_id;
+	u64	offset;
+	u64	nr_exhausted;
+	bool	shutdown;
+};
+
+/**
+ * kmbuf_cqe_flags() - CQE flags telling userspace which buffer holds data
+ * @bid: buffer id
+ *
+ * Context: Any context.
+ * Return: %IORING_CQE_F_BUFFER with @bid in the buffer id field, for
+ * io_uring_cmd_done_cflags() or io_uring_cmd_post_mshot_cqe().
+ */
+static inline u32 kmbuf_cqe_flags(u16 bid)
+{
+	return IORING_CQE_F_BUFFER | ((u32)bid << IORING_CQE_BUFFER_SHIFT);
+}
+
+#if defined(CONFIG_IO_URING)
+struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
+				     const struct kmbuf_ring_desc *desc);
+struct kmbuf_ring *kmbuf_ring_create_cmd(struct io_uring_cmd *cmd,
+					 const struct kmbuf_ring_desc *desc);
+void kmbuf_ring_destroy(struct kmbuf_ring *ring);
+struct kmbuf_ring *kmbuf_ring_get(struct kmbuf_ring *ring);
+void kmbuf_ring_put(struct kmbuf_ring *ring);
+
+int kmbuf_buf_take(struct kmbuf_ring *ring, struct kmbuf_buf *buf);
+int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid);
+int kmbuf_buf_to_user(struct kmbuf_ring *ring, unsigned int bid);
+int kmbuf_ring_return(struct kmbuf_ring *ring, const u32 *bids,
+		      unsigned int nr);
+int kmbuf_buf_bvec(struct kmbuf_ring *ring, unsigned int bid,
+		   unsigned int len, struct bio_vec *bvec,
+		   unsigned int max_segs);
+unsigned int kmbuf_ring_max_segs(struct kmbuf_ring *ring);
+
+unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring);
+int kmbuf_ring_wait(struct kmbuf_ring *ring);
+struct wait_queue_head *kmbuf_ring_waitqueue(struct kmbuf_ring *ring);
+void kmbuf_ring_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st);
+void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring, struct seq_file *m);
+#else
+static inline struct kmbuf_ring *
+kmbuf_ring_create(struct io_uring_region *region,
+		  const struct kmbuf_ring_desc *desc)
+{
+	return ERR_PTR(-EOPNOTSUPP);
+}
+
+static inline struct kmbuf_ring *
+kmbuf_ring_create_cmd(struct io_uring_cmd *cmd,
+		      const struct kmbuf_ring_desc *desc)
+{
+	return ERR_PTR(-EOPNOTSUPP);
+}
+
+static inline void kmbuf_ring_destroy(struct kmbuf_ring *ring)
+{
+}
+
+static inline struct kmbuf_ring *kmbuf_ring_get(struct kmbuf_ring *ring)
+{
+	return ring;
+}
+
+static inline void kmbuf_ring_put(struct kmbuf_ring *ring)
+{
+}
+
+static inline int kmbuf_buf_take(struct kmbuf_ring *ring,
+				 struct kmbuf_buf *buf)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int kmbuf_buf_to_user(struct kmbuf_ring *ring,
+				    unsigned int bid)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int kmbuf_ring_return(struct kmbuf_ring *ring,
+				    const u32 *bids, unsigned int nr)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int kmbuf_buf_bvec(struct kmbuf_ring *ring, unsigned int bid,
+				 unsigned int len, struct bio_vec *bvec,
+				 unsigned int max_segs)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline unsigned int kmbuf_ring_max_segs(struct kmbuf_ring *ring)
+{
+	return 0;
+}
+
+static inline unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring)
+{
+	return 0;
+}
+
+static inline int kmbuf_ring_wait(struct kmbuf_ring *ring)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline struct wait_queue_head *
+kmbuf_ring_waitqueue(struct kmbuf_ring *ring)
+{
+	return NULL;
+}
+
+static inline void kmbuf_ring_stats(struct kmbuf_ring *ring,
+				    struct kmbuf_ring_stats *st)
+{
+}
+
+static inline void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring,
+					  struct seq_file *m)
+{
+}
+#endif /* CONFIG_IO_URING */
+
+#endif /* _LINUX_IO_URING_KMBUF_H */
