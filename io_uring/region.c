@@ -357,8 +357,9 @@ void io_regions_free(struct io_ring_ctx *ctx)
  * whole mmap call and regions live until the ring is freed, so the region
  * stays valid without taking a reference.
  */
-struct io_uring_region *io_region_mmap_lookup(struct io_ring_ctx *ctx,
-					      unsigned long pgoff, size_t len)
+static struct io_uring_region *io_region_mmap_lookup(struct io_ring_ctx *ctx,
+						     unsigned long pgoff,
+						     size_t len)
 {
 	u64 off = ((u64)pgoff << PAGE_SHIFT) & ~IORING_OFF_MMAP_MASK;
 	struct io_uring_region *r;
@@ -380,6 +381,15 @@ struct io_uring_region *io_region_mmap_lookup(struct io_ring_ctx *ctx,
 	if (len > r->size)
 		return ERR_PTR(-EINVAL);
 	return r;
+}
+
+/* For get_unmapped_area: the kernel address of the region, or ERR_PTR. */
+void *io_region_validate_mmap(struct io_ring_ctx *ctx, unsigned long pgoff,
+			      size_t len)
+{
+	struct io_uring_region *r = io_region_mmap_lookup(ctx, pgoff, len);
+
+	return IS_ERR(r) ? ERR_CAST(r) : r->kaddr;
 }
 
 int io_region_mmap(struct io_ring_ctx *ctx, struct vm_area_struct *vma)
