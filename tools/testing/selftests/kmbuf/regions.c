@@ -542,6 +542,103 @@ TEST_F_TIMEOUT(region, register_teardown_cycles, 600)
 	}
 }
 
+static int write_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+#define FAILSLAB_GFP_WAIT "/sys/kernel/debug/failslab/ignore-gfp-wait"
+#define FAILSLAB_VERBOSE "/sys/kernel/debug/failslab/verbose"
+
+/*
+ * Fail the n-th slab allocation of each registration in turn
+ * (/proc/thread-self/fail-nth) until one runs without an injected fault:
+ * every failure must be a clean -ENOMEM that registers nothing.  Leaks and
+ * use-after-free show up in kmemleak and KASAN.
+ */
+TEST_F_TIMEOUT(region, fault_injection, 600)
+{
+	static const struct {
+		size_t pages;
+		__u32 flags;
+		__u64 reg_flags;
+	} cases[] = {
+		{ 1, 0, 0 },
+		{ 3, IORING_MEM_REGION_RDONLY, 0 },	/* vmap */
+		{ 8, IORING_MEM_REGION_TYPE_USER, 0 },
+		{ 2, 0, IORING_MEM_REGION_REG_WAIT_ARG },
+	};
+	unsigned int c, n, injected = 0;
+	char nth[16];
+	int fd, ret;
+
+	fd = open("/proc/thread-self/fail-nth", O_RDWR);
+	if (fd < 0 || write_str(FAILSLAB_GFP_WAIT, "N"))
+		SKIP(return, "needs CONFIG_FAILSLAB and its debugfs knobs");
+	/* no stack dump per injected fault: they look like splats */
+	write_str(FAILSLAB_VERBOSE, "0");
+
+	for (c = 0; c < ARRAY_SIZE(cases); c++) {
+		size_t len = cases[c].pages * pgsz;
+		void *umem = MAP_FAILED;
+
+		if (cases[c].flags & IORING_MEM_REGION_TYPE_USER) {
+			umem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			ASSERT_NE(MAP_FAILED, umem);
+		}
+		for (n = 1; n < 1000; n++) {
+			struct io_uring_region_desc rd = {
+				.size = len,
+				.flags = cases[c].flags,
+			};
+			struct io_uring ring;
+
+			if (umem != MAP_FAILED)
+				rd.user_addr = (__u64)(uintptr_t)umem;
+			ASSERT_EQ(0, io_uring_queue_init(2, &ring,
+							 IORING_SETUP_R_DISABLED));
+			snprintf(nth, sizeof(nth), "%u", n);
+			ASSERT_EQ((ssize_t)strlen(nth),
+				  pwrite(fd, nth, strlen(nth), 0));
+			ret = register_desc(ring.ring_fd, &rd,
+					    cases[c].reg_flags);
+			/* still armed means the n-th allocation never came */
+			memset(nth, 0, sizeof(nth));
+			pread(fd, nth, sizeof(nth) - 1, 0);
+			pwrite(fd, "0", 1, 0);
+			if (atoi(nth)) {
+				ASSERT_EQ(0, ret);
+				io_uring_queue_exit(&ring);
+				break;
+			}
+			injected++;
+			if (ret) {
+				ASSERT_EQ(-ENOMEM, ret);
+				/* nothing was left behind: the id is free */
+				rd.mmap_offset = 0;
+				ASSERT_EQ(0, register_desc(ring.ring_fd, &rd,
+							   cases[c].reg_flags));
+			}
+			io_uring_queue_exit(&ring);
+		}
+		if (umem != MAP_FAILED)
+			munmap(umem, len);
+	}
+	write_str(FAILSLAB_GFP_WAIT, "Y");
+	write_str(FAILSLAB_VERBOSE, "2");	/* the default */
+	close(fd);
+	TH_LOG("%u registrations ran with an injected slab failure", injected);
+	EXPECT_LT(0, injected);
+}
+
 /* Registered wait arguments: IORING_ENTER_EXT_ARG_REG */
 FIXTURE(regwait) {
 	struct io_uring ring;
