@@ -29,7 +29,7 @@ struct seq_file;
 struct wait_queue_head;
 
 /* A buffer id must fit the 16 bits above IORING_CQE_BUFFER_SHIFT. */
-#define KMBUF_MAX_BUFS		(1U << 16)
+#define KMBUF_MAX_BUFS		65536U
 /* Alignment of the ring offset and of the buffer size, in bytes. */
 #define KMBUF_BUF_ALIGN		64U
 

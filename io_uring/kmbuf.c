@@ -1,0 +1,768 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kernel-managed buffer rings (kmbuf) on io_uring memory regions.
+ *
+ * A ring is a driver-private object.  It is never inserted into the ring
+ * context's provided-buffer table, so a request with IOSQE_BUFFER_SELECT
+ * can't name it, whatever buffer group it asks for; only the driver that
+ * holds the ring pointer can take buffers from it.
+ *
+ * Free buffers are kept in a FIFO of buffer ids (16 bits each) and every
+ * buffer has a one-byte owner; both live in kernel memory, so nothing
+ * userspace writes into the region can change who owns what.  One spinlock,
+ * always taken with interrupts disabled, protects the FIFO, the owners and
+ * the counters, so every operation works from any context in O(1) (a batch
+ * return is O(batch)) without allocating and without the io_uring mutex.
+ */
+#include <linux/kernel.h>
+#include <linux/bvec.h>
+#include <linux/errno.h>
+#include <linux/export.h>
+#include <linux/mm.h>
+#include <linux/overflow.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
+#include <linux/sched.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/io_uring/kmbuf.h>
+#include <linux/io_uring/region.h>
+#include <kunit/visibility.h>
+
+#include "kmbuf.h"
+
+/* Who owns a buffer; one byte per buffer in kmbuf_ring::owner. */
+enum {
+	KMBUF_OWNER_RING	= 0,	/* free, its id is in the FIFO */
+	KMBUF_OWNER_KERNEL	= 1,	/* taken by the driver */
+	KMBUF_OWNER_USER	= 2,	/* named in a CQE, userspace has it */
+	/* in the batch being returned, only seen under the lock */
+	KMBUF_OWNER_RETURNING	= 3,
+};
+
+#define KMBUF_RING_FLAGS	0U
+
+struct kmbuf_ring {
+	/* protects the fields up to @owner and the contents of both arrays */
+	spinlock_t		lock;
+	u32			head;		/* FIFO slot of the next take */
+	u32			nr_free;	/* ids in the FIFO */
+	u32			nr_kernel;
+	u32			nr_user;
+	u64			nr_exhausted;
+	bool			shutdown;
+	/* a take failed with -ENOBUFS since the FIFO was last non-empty */
+	bool			starved;
+	u16			*fifo;		/* nr_bufs slots */
+	u8			*owner;		/* nr_bufs entries */
+
+	/* set at creation, never changed */
+	struct io_uring_region	*region;
+	void			*base;		/* region->kaddr + offset */
+	u64			offset;
+	u32			buf_size;
+	u32			nr_bufs;
+	void			(*notify)(struct kmbuf_ring *ring, void *priv);
+	void			*priv;
+
+	refcount_t		refs;
+	struct wait_queue_head	wait;
+	struct work_struct	free_work;
+};
+
+/**
+ * kmbuf_desc_validate() - check a ring description against a region size
+ * @desc: the description
+ * @region_size: size of the region in bytes
+ *
+ * Context: Any context.
+ * Return: 0, -EINVAL for bad flags, sizes, counts, alignment or a range
+ * outside the region, or -EOVERFLOW if the range does not fit 64 bits.
+ */
+VISIBLE_IF_KUNIT int kmbuf_desc_validate(const struct kmbuf_ring_desc *desc,
+					 u64 region_size)
+{
+	u64 bytes, end;
+
+	if (desc->flags & ~KMBUF_RING_FLAGS)
+		return -EINVAL;
+	if (!desc->nr_bufs || desc->nr_bufs > KMBUF_MAX_BUFS)
+		return -EINVAL;
+	if (!desc->buf_size || !IS_ALIGNED(desc->buf_size, KMBUF_BUF_ALIGN))
+		return -EINVAL;
+	if (!IS_ALIGNED(desc->offset, KMBUF_BUF_ALIGN))
+		return -EINVAL;
+	/* can't overflow (2^32 * 2^16), checked anyway for future limits */
+	if (check_mul_overflow((u64)desc->buf_size, (u64)desc->nr_bufs, &bytes))
+		return -EOVERFLOW;
+	if (check_add_overflow(desc->offset, bytes, &end))
+		return -EOVERFLOW;
+	if (end > region_size)
+		return -EINVAL;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_desc_validate);
+
+static void kmbuf_ring_free(struct kmbuf_ring *ring)
+{
+	io_uring_region_put(ring->region);
+	kvfree(ring->owner);
+	kvfree(ring->fifo);
+	kfree(ring);
+}
+
+static void kmbuf_ring_free_work(struct work_struct *work)
+{
+	kmbuf_ring_free(container_of(work, struct kmbuf_ring, free_work));
+}
+
+/**
+ * kmbuf_ring_create() - build a kernel-managed buffer ring on a region
+ * @region: the region, from io_uring_region_get() or
+ *	io_uring_cmd_region_get()
+ * @desc: offset, buffer size, number of buffers and flags
+ *
+ * Creates a ring whose buffers are all free.  On success the ring takes
+ * over the caller's reference to @region and drops it when the ring is
+ * freed, so the memory outlives the io_uring instance for as long as the
+ * ring exists.  On failure the caller still owns its reference.  The ring
+ * is returned with one reference, owned by the caller and dropped by
+ * kmbuf_ring_destroy().
+ *
+ * Context: Process context; may sleep.  Allocates about 3 bytes per buffer,
+ * charged to the caller's memory cgroup.
+ * Return: the ring, ERR_PTR(-EINVAL) or ERR_PTR(-EOVERFLOW) if @desc is
+ * invalid for @region (see kmbuf_desc_validate()), or ERR_PTR(-ENOMEM).
+ */
+struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
+				     const struct kmbuf_ring_desc *desc)
+{
+	struct kmbuf_ring *ring;
+	u32 i;
+	int ret;
+
+	might_sleep();
+	ret = kmbuf_desc_validate(desc, region->size);
+	if (ret)
+		return ERR_PTR(ret);
+
+	ring = kzalloc(sizeof(*ring), GFP_KERNEL_ACCOUNT);
+	if (!ring)
+		return ERR_PTR(-ENOMEM);
+	ring->fifo = kvmalloc_array(desc->nr_bufs, sizeof(*ring->fifo),
+				    GFP_KERNEL_ACCOUNT);
+	if (!ring->fifo)
+		goto free_ring;
+	ring->owner = kvzalloc(desc->nr_bufs, GFP_KERNEL_ACCOUNT);
+	if (!ring->owner)
+		goto free_fifo;
+
+	spin_lock_init(&ring->lock);
+	for (i = 0; i < desc->nr_bufs; i++)
+		ring->fifo[i] = i;
+	ring->nr_free = desc->nr_bufs;
+	ring->region = region;
+	ring->base = region->kaddr + desc->offset;
+	ring->offset = desc->offset;
+	ring->buf_size = desc->buf_size;
+	ring->nr_bufs = desc->nr_bufs;
+	ring->notify = desc->notify;
+	ring->priv = desc->priv;
+	refcount_set(&ring->refs, 1);
+	init_waitqueue_head(&ring->wait);
+	INIT_WORK(&ring->free_work, kmbuf_ring_free_work);
+	return ring;
+
+free_fifo:
+	kvfree(ring->fifo);
+free_ring:
+	kfree(ring);
+	return ERR_PTR(-ENOMEM);
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_create);
+
+/**
+ * kmbuf_ring_create_cmd() - build a ring on a region of a command's ring
+ * @cmd: the IORING_OP_URING_CMD being handled, usually the driver's
+ *	"bind a buffer ring" command
+ * @desc: region id, offset, buffer size, number of buffers and flags
+ *
+ * Looks up region @desc->region_id of the io_uring instance @cmd was
+ * submitted on and builds a ring on it with kmbuf_ring_create().
+ *
+ * Context: Process context; may sleep.  Usually called from the driver's
+ * ->uring_cmd() handler, which io_uring runs in process context.
+ * Return: the ring, ERR_PTR(-ENOENT) if no region has that id,
+ * ERR_PTR(-EINVAL) or ERR_PTR(-EOVERFLOW) for a bad @desc, or
+ * ERR_PTR(-ENOMEM).
+ */
+struct kmbuf_ring *kmbuf_ring_create_cmd(struct io_uring_cmd *cmd,
+					 const struct kmbuf_ring_desc *desc)
+{
+	struct io_uring_region *region;
+	struct kmbuf_ring *ring;
+
+	region = io_uring_cmd_region_get(cmd, desc->region_id);
+	if (IS_ERR(region))
+		return ERR_CAST(region);
+	ring = kmbuf_ring_create(region, desc);
+	if (IS_ERR(ring))
+		io_uring_region_put(region);
+	return ring;
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_create_cmd);
+
+/**
+ * kmbuf_ring_get() - take an extra reference to a ring
+ * @ring: the ring
+ *
+ * For code that may still use the ring after its owner destroyed it, e.g.
+ * an I/O completion that puts a buffer back.
+ *
+ * Context: Any context.
+ * Return: @ring.
+ */
+struct kmbuf_ring *kmbuf_ring_get(struct kmbuf_ring *ring)
+{
+	refcount_inc(&ring->refs);
+	return ring;
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_get);
+
+/**
+ * kmbuf_ring_put() - drop a reference taken with kmbuf_ring_get()
+ * @ring: the ring
+ *
+ * When the last reference goes, the ring and its reference to the region
+ * are released from a workqueue, because releasing a region may sleep.
+ *
+ * Context: Any context.
+ */
+void kmbuf_ring_put(struct kmbuf_ring *ring)
+{
+	if (refcount_dec_and_test(&ring->refs))
+		schedule_work(&ring->free_work);
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_put);
+
+/**
+ * kmbuf_ring_destroy() - shut a ring down and drop the owner's reference
+ * @ring: the ring, as returned by kmbuf_ring_create()
+ *
+ * From now on kmbuf_buf_take() fails with -ESHUTDOWN and kmbuf_ring_wait()
+ * returns; buffers the kernel or userspace still hold may be put back or
+ * returned as before, and their memory stays valid until the last
+ * reference to the ring is gone.  When this function returns, @desc->notify
+ * is not running and will not be called again, so the driver may free what
+ * it uses and its module may go away.  If no other reference exists the
+ * ring is freed before returning.
+ *
+ * The owner must call this exactly once, and only once no other code can
+ * reach the ring through the owner's reference; code that can race with
+ * the destruction holds its own reference (kmbuf_ring_get()).
+ *
+ * Context: Process context; may sleep (waits for an RCU grace period).
+ */
+void kmbuf_ring_destroy(struct kmbuf_ring *ring)
+{
+	unsigned long flags;
+
+	might_sleep();
+	spin_lock_irqsave(&ring->lock, flags);
+	ring->shutdown = true;
+	spin_unlock_irqrestore(&ring->lock, flags);
+	wake_up_all(&ring->wait);
+	/* ->notify() runs under rcu_read_lock(), wait for running ones */
+	synchronize_rcu();
+
+	if (refcount_dec_and_test(&ring->refs))
+		kmbuf_ring_free(ring);
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_destroy);
+
+/* Called with the lock held; the slot after the last free id. */
+static u32 kmbuf_fifo_tail(const struct kmbuf_ring *ring)
+{
+	u32 tail = ring->head + ring->nr_free;
+
+	return tail >= ring->nr_bufs ? tail - ring->nr_bufs : tail;
+}
+
+static void kmbuf_fifo_push(struct kmbuf_ring *ring, u16 bid)
+{
+	ring->fifo[kmbuf_fifo_tail(ring)] = bid;
+	ring->nr_free++;
+	ring->owner[bid] = KMBUF_OWNER_RING;
+}
+
+/*
+ * Called with the lock held, after buffers were freed: should the driver's
+ * notify callback run?  The caller has been in an RCU read-side section
+ * since before it took the lock and stays in it until the callback
+ * returned, so kmbuf_ring_destroy(), which sets ->shutdown under the lock
+ * and then waits for a grace period, can't return while a callback runs.
+ */
+static bool kmbuf_freed_locked(struct kmbuf_ring *ring)
+{
+	if (!ring->starved)
+		return false;
+	ring->starved = false;
+	return ring->notify && !ring->shutdown;
+}
+
+/* Called after the lock was dropped, with kmbuf_freed_locked()'s answer. */
+static void kmbuf_freed_unlocked(struct kmbuf_ring *ring, bool notify)
+{
+	if (notify)
+		ring->notify(ring, ring->priv);
+	/* pairs with the barrier in prepare_to_wait() of kmbuf_ring_wait() */
+	if (wq_has_sleeper(&ring->wait))
+		wake_up(&ring->wait);
+}
+
+/**
+ * kmbuf_buf_take() - take a free buffer for the kernel to fill
+ * @ring: the ring
+ * @buf: filled with the buffer's kernel address, length and id
+ *
+ * Buffers are taken in the order they became free.  The buffer belongs to
+ * the caller until it calls kmbuf_buf_put() or kmbuf_buf_to_user().
+ *
+ * Context: Any context (process, softirq, hard interrupt); does not sleep
+ * or allocate.  Takes the ring's spinlock with interrupts disabled.
+ * Return: 0, -ENOBUFS if no buffer is free (counted as an exhaustion
+ * event; the notify callback and waiters are told when one comes back), or
+ * -ESHUTDOWN after kmbuf_ring_destroy().
+ */
+int kmbuf_buf_take(struct kmbuf_ring *ring, struct kmbuf_buf *buf)
+{
+	unsigned long flags;
+	u16 bid;
+
+	spin_lock_irqsave(&ring->lock, flags);
+	if (unlikely(ring->shutdown)) {
+		spin_unlock_irqrestore(&ring->lock, flags);
+		return -ESHUTDOWN;
+	}
+	if (unlikely(!ring->nr_free)) {
+		ring->nr_exhausted++;
+		ring->starved = true;
+		spin_unlock_irqrestore(&ring->lock, flags);
+		return -ENOBUFS;
+	}
+	bid = ring->fifo[ring->head];
+	if (++ring->head == ring->nr_bufs)
+		ring->head = 0;
+	ring->nr_free--;
+	ring->nr_kernel++;
+	ring->owner[bid] = KMBUF_OWNER_KERNEL;
+	spin_unlock_irqrestore(&ring->lock, flags);
+
+	buf->kaddr = ring->base + (size_t)bid * ring->buf_size;
+	buf->len = ring->buf_size;
+	buf->bid = bid;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kmbuf_buf_take);
+
+/**
+ * kmbuf_buf_put() - give a buffer the kernel did not use back to the ring
+ * @ring: the ring
+ * @bid: id of a buffer taken with kmbuf_buf_take()
+ *
+ * Context: Any context; does not sleep.  Takes the ring's spinlock with
+ * interrupts disabled; may call the ring's notify callback.
+ * Return: 0, or -EINVAL if @bid is out of range or not held by the kernel
+ * (the ring is left unchanged).
+ */
+int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid)
+{
+	unsigned long flags;
+	bool notify;
+
+	if (bid >= ring->nr_bufs)
+		return -EINVAL;
+	rcu_read_lock();
+	spin_lock_irqsave(&ring->lock, flags);
+	if (ring->owner[bid] != KMBUF_OWNER_KERNEL) {
+		spin_unlock_irqrestore(&ring->lock, flags);
+		rcu_read_unlock();
+		return -EINVAL;
+	}
+	ring->nr_kernel--;
+	kmbuf_fifo_push(ring, bid);
+	notify = kmbuf_freed_locked(ring);
+	spin_unlock_irqrestore(&ring->lock, flags);
+
+	kmbuf_freed_unlocked(ring, notify);
+	rcu_read_unlock();
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kmbuf_buf_put);
+
+/**
+ * kmbuf_buf_to_user() - hand a filled buffer over to userspace
+ * @ring: the ring
+ * @bid: id of a buffer taken with kmbuf_buf_take()
+ *
+ * Call it before posting the CQE that names @bid (kmbuf_cqe_flags()), so
+ * that userspace can return the buffer as soon as it sees the CQE.  If the
+ * CQE can't be posted, userspace will never learn about the buffer; take
+ * it back with kmbuf_ring_return() on the driver's behalf.
+ *
+ * Context: Any context; does not sleep.  Takes the ring's spinlock with
+ * interrupts disabled.
+ * Return: 0, or -EINVAL if @bid is out of range or not held by the kernel
+ * (the ring is left unchanged).
+ */
+int kmbuf_buf_to_user(struct kmbuf_ring *ring, unsigned int bid)
+{
+	unsigned long flags;
+	int ret = 0;
+
+	if (bid >= ring->nr_bufs)
+		return -EINVAL;
+	spin_lock_irqsave(&ring->lock, flags);
+	if (ring->owner[bid] == KMBUF_OWNER_KERNEL) {
+		ring->owner[bid] = KMBUF_OWNER_USER;
+		ring->nr_kernel--;
+		ring->nr_user++;
+	} else {
+		ret = -EINVAL;
+	}
+	spin_unlock_irqrestore(&ring->lock, flags);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kmbuf_buf_to_user);
+
+/*
+ * Undo the RETURNING marks of the first @nr entries of a rejected batch.
+ * Ids marked twice were rejected at their second occurrence, so every
+ * marked id is restored exactly once.
+ */
+static void kmbuf_return_unwind(struct kmbuf_ring *ring, const u32 *bids,
+				unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		ring->owner[bids[i]] = KMBUF_OWNER_USER;
+}
+
+/**
+ * kmbuf_ring_return() - take a batch of buffers back from userspace
+ * @ring: the ring
+ * @bids: buffer ids, in kernel memory (the driver copies them from its
+ *	command's payload)
+ * @nr: number of ids in @bids, at most the ring's buffer count
+ *
+ * All or nothing: the whole batch is checked first, and the ring is only
+ * changed if every id is valid.  Returned buffers become free in the order
+ * given.  Since userspace controls the ids, nothing here warns.
+ *
+ * Context: Any context; does not sleep.  Takes the ring's spinlock with
+ * interrupts disabled for O(@nr); may call the ring's notify callback.
+ * Return: @nr on success (0 for an empty batch); -EINVAL if @nr exceeds
+ * the buffer count or an id is out of range; -EALREADY if an id is not
+ * held by userspace: already returned, never handed over, or repeated in
+ * the batch.  On error no buffer changes owner.
+ */
+int kmbuf_ring_return(struct kmbuf_ring *ring, const u32 *bids,
+		      unsigned int nr)
+{
+	unsigned long flags;
+	unsigned int i;
+	bool notify;
+
+	if (nr > ring->nr_bufs)
+		return -EINVAL;
+	for (i = 0; i < nr; i++)
+		if (bids[i] >= ring->nr_bufs)
+			return -EINVAL;
+	if (!nr)
+		return 0;
+
+	rcu_read_lock();
+	spin_lock_irqsave(&ring->lock, flags);
+	for (i = 0; i < nr; i++) {
+		if (ring->owner[bids[i]] != KMBUF_OWNER_USER)
+			goto unwind;
+		ring->owner[bids[i]] = KMBUF_OWNER_RETURNING;
+	}
+	for (i = 0; i < nr; i++)
+		kmbuf_fifo_push(ring, bids[i]);
+	ring->nr_user -= nr;
+	notify = kmbuf_freed_locked(ring);
+	spin_unlock_irqrestore(&ring->lock, flags);
+
+	kmbuf_freed_unlocked(ring, notify);
+	rcu_read_unlock();
+	return nr;
+
+unwind:
+	kmbuf_return_unwind(ring, bids, i);
+	spin_unlock_irqrestore(&ring->lock, flags);
+	rcu_read_unlock();
+	return -EALREADY;
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_return);
+
+/**
+ * kmbuf_ring_max_segs() - bio_vec entries kmbuf_buf_bvec() may need
+ * @ring: the ring
+ *
+ * Context: Any context.
+ * Return: the worst-case number of segments of one buffer.
+ */
+unsigned int kmbuf_ring_max_segs(struct kmbuf_ring *ring)
+{
+	/* a buffer not starting on a page boundary touches one more page */
+	return DIV_ROUND_UP(ring->buf_size, PAGE_SIZE) + 1;
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_max_segs);
+
+/* Does @off in @page start right where @bv ends in physical memory? */
+static bool kmbuf_bvec_follows(const struct bio_vec *bv, struct page *page,
+			       unsigned int off)
+{
+	unsigned int end = bv->bv_offset + bv->bv_len;
+
+	return !off && offset_in_page(end) == 0 &&
+	       page_to_pfn(page) == page_to_pfn(bv->bv_page) + end / PAGE_SIZE;
+}
+
+/**
+ * kmbuf_buf_bvec() - describe a buffer's pages for DMA or a bio
+ * @ring: the ring
+ * @bid: a buffer the caller holds (taken, not yet put or handed over)
+ * @len: bytes from the start of the buffer to describe, at most the
+ *	buffer size
+ * @bvec: array to fill
+ * @max_segs: entries in @bvec; kmbuf_ring_max_segs() is always enough
+ *
+ * The pages are the region's own (kernel-allocated or pinned once at
+ * registration), so no user page is pinned here and nothing needs to be
+ * released afterwards.  Physically contiguous pages are merged into one
+ * multi-page segment.
+ *
+ * Context: Any context; does not sleep or take locks.
+ * Return: number of entries filled (0 if @len is 0), or -EINVAL if @bid or
+ * @len is out of range or @bvec is too short.
+ */
+int kmbuf_buf_bvec(struct kmbuf_ring *ring, unsigned int bid,
+		   unsigned int len, struct bio_vec *bvec,
+		   unsigned int max_segs)
+{
+	struct page **pages = ring->region->pages;
+	u64 pos = ring->offset + (u64)bid * ring->buf_size;
+	unsigned int nr = 0;
+
+	if (bid >= ring->nr_bufs || len > ring->buf_size)
+		return -EINVAL;
+
+	while (len) {
+		struct page *page = pages[pos >> PAGE_SHIFT];
+		unsigned int off = offset_in_page(pos);
+		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - off);
+
+		if (nr && kmbuf_bvec_follows(&bvec[nr - 1], page, off)) {
+			bvec[nr - 1].bv_len += chunk;
+		} else {
+			if (nr == max_segs)
+				return -EINVAL;
+			bvec_set_page(&bvec[nr++], page, chunk, off);
+		}
+		pos += chunk;
+		len -= chunk;
+	}
+	return nr;
+}
+EXPORT_SYMBOL_GPL(kmbuf_buf_bvec);
+
+/**
+ * kmbuf_ring_nr_free() - number of free buffers
+ * @ring: the ring
+ *
+ * Context: Any context; takes the ring's spinlock.
+ * Return: buffers that kmbuf_buf_take() could take right now.
+ */
+unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring)
+{
+	unsigned long flags;
+	unsigned int nr;
+
+	spin_lock_irqsave(&ring->lock, flags);
+	nr = ring->nr_free;
+	spin_unlock_irqrestore(&ring->lock, flags);
+	return nr;
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_nr_free);
+
+static bool kmbuf_ring_can_take(struct kmbuf_ring *ring)
+{
+	unsigned long flags;
+	bool ret;
+
+	spin_lock_irqsave(&ring->lock, flags);
+	ret = ring->nr_free || ring->shutdown;
+	spin_unlock_irqrestore(&ring->lock, flags);
+	return ret;
+}
+
+/**
+ * kmbuf_ring_wait() - wait until a buffer is free
+ * @ring: the ring
+ *
+ * Backpressure for a producer that must not drop data: after
+ * kmbuf_buf_take() returned -ENOBUFS, sleep until a buffer comes back.
+ * Another taker may win the race for it, so retry the take in a loop.
+ *
+ * Context: Process context; sleeps interruptibly.
+ * Return: 0 when a buffer is free, -ESHUTDOWN after kmbuf_ring_destroy(),
+ * or -ERESTARTSYS if a signal arrived.
+ */
+int kmbuf_ring_wait(struct kmbuf_ring *ring)
+{
+	unsigned long flags;
+	int ret;
+
+	ret = wait_event_interruptible(ring->wait, kmbuf_ring_can_take(ring));
+	if (ret)
+		return ret;
+	spin_lock_irqsave(&ring->lock, flags);
+	ret = ring->shutdown ? -ESHUTDOWN : 0;
+	spin_unlock_irqrestore(&ring->lock, flags);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_wait);
+
+/**
+ * kmbuf_ring_waitqueue() - the queue woken when buffers become free
+ * @ring: the ring
+ *
+ * For a driver's ->poll(): poll_wait() on it and report readiness with
+ * kmbuf_ring_nr_free().  It is also woken by kmbuf_ring_destroy().
+ *
+ * Context: Any context.
+ * Return: the ring's wait queue, valid as long as the ring.
+ */
+struct wait_queue_head *kmbuf_ring_waitqueue(struct kmbuf_ring *ring)
+{
+	return &ring->wait;
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_waitqueue);
+
+/**
+ * kmbuf_ring_stats() - read a ring's counters
+ * @ring: the ring
+ * @st: filled with a consistent snapshot
+ *
+ * Context: Any context; takes the ring's spinlock.
+ */
+void kmbuf_ring_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st)
+{
+	unsigned long flags;
+
+	st->nr_bufs = ring->nr_bufs;
+	st->buf_size = ring->buf_size;
+	st->region_id = ring->region->id;
+	st->offset = ring->offset;
+	spin_lock_irqsave(&ring->lock, flags);
+	st->nr_free = ring->nr_free;
+	st->nr_kernel = ring->nr_kernel;
+	st->nr_user = ring->nr_user;
+	st->nr_exhausted = ring->nr_exhausted;
+	st->shutdown = ring->shutdown;
+	spin_unlock_irqrestore(&ring->lock, flags);
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_stats);
+
+/**
+ * kmbuf_ring_show_fdinfo() - print a ring's counters in fdinfo format
+ * @ring: the ring
+ * @m: the seq_file of the driver's ->show_fdinfo()
+ *
+ * Prints one "kmbuf_<name>:\t<value>" line per counter of
+ * struct kmbuf_ring_stats.  A driver with several rings prints its own
+ * line naming the ring before each call.
+ *
+ * Context: Process context (seq_file output).
+ */
+void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring, struct seq_file *m)
+{
+	struct kmbuf_ring_stats st;
+
+	kmbuf_ring_stats(ring, &st);
+	seq_printf(m, "kmbuf_region:\t%u\n", st.region_id);
+	seq_printf(m, "kmbuf_offset:\t%llu\n", st.offset);
+	seq_printf(m, "kmbuf_buf_size:\t%u\n", st.buf_size);
+	seq_printf(m, "kmbuf_bufs:\t%u\n", st.nr_bufs);
+	seq_printf(m, "kmbuf_free:\t%u\n", st.nr_free);
+	seq_printf(m, "kmbuf_kernel:\t%u\n", st.nr_kernel);
+	seq_printf(m, "kmbuf_user:\t%u\n", st.nr_user);
+	seq_printf(m, "kmbuf_exhausted:\t%llu\n", st.nr_exhausted);
+	seq_printf(m, "kmbuf_shutdown:\t%u\n", st.shutdown);
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_show_fdinfo);
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/**
+ * kmbuf_ring_check() - verify a ring's internal consistency
+ * @ring: the ring
+ *
+ * The FIFO holds exactly the free buffers, each once, and the counters
+ * match the owners.  For KUnit.
+ *
+ * Context: Process context; takes the ring's spinlock for O(nr_bufs).
+ * Return: 0 if consistent, -EUCLEAN otherwise.
+ */
+int kmbuf_ring_check(struct kmbuf_ring *ring)
+{
+	u32 cnt[4] = { };
+	unsigned long flags;
+	unsigned long *seen;
+	int ret = 0;
+	u32 i, slot;
+
+	seen = bitmap_zalloc(ring->nr_bufs, GFP_KERNEL);
+	if (!seen)
+		return -ENOMEM;
+	spin_lock_irqsave(&ring->lock, flags);
+	for (i = 0; i < ring->nr_bufs; i++)
+		cnt[ring->owner[i] & 3]++;
+	if (cnt[KMBUF_OWNER_RING] != ring->nr_free ||
+	    cnt[KMBUF_OWNER_KERNEL] != ring->nr_kernel ||
+	    cnt[KMBUF_OWNER_USER] != ring->nr_user ||
+	    cnt[KMBUF_OWNER_RETURNING] || ring->head >= ring->nr_bufs)
+		ret = -EUCLEAN;
+	for (i = 0, slot = ring->head; !ret && i < ring->nr_free; i++) {
+		u16 bid = ring->fifo[slot];
+
+		if (bid >= ring->nr_bufs || test_and_set_bit(bid, seen) ||
+		    ring->owner[bid] != KMBUF_OWNER_RING)
+			ret = -EUCLEAN;
+		if (++slot == ring->nr_bufs)
+			slot = 0;
+	}
+	spin_unlock_irqrestore(&ring->lock, flags);
+	bitmap_free(seen);
+	return ret;
+}
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_ring_check);
+
+/**
+ * kmbuf_ring_head() - FIFO slot the next take reads, for KUnit
+ * @ring: the ring
+ *
+ * Context: Any context.
+ * Return: the head slot.
+ */
+u32 kmbuf_ring_head(struct kmbuf_ring *ring)
+{
+	return READ_ONCE(ring->head);
+}
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_ring_head);
+#endif

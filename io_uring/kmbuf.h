@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef IOU_KMBUF_H
+#define IOU_KMBUF_H
+
+#include <linux/types.h>
+
+struct kmbuf_ring;
+struct kmbuf_ring_desc;
+
+/* kmbuf internals visible to its KUnit suite only */
+#if IS_ENABLED(CONFIG_KUNIT)
+int kmbuf_desc_validate(const struct kmbuf_ring_desc *desc, u64 region_size);
+int kmbuf_ring_check(struct kmbuf_ring *ring);
+u32 kmbuf_ring_head(struct kmbuf_ring *ring);
+#endif
+
+#endif

@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for the kernel-managed buffer ring (kmbuf) core: parameter
+ * validation, the free-buffer FIFO and its wrap-around, ownership
+ * transitions, batch returns, 65536-buffer rings, bio_vec construction,
+ * exhaustion notification and ring lifetime.
+ *
+ * The rings are built on a fake region backed by vmalloc() memory.  The
+ * test keeps one reference to it and hands a second one to the ring, so
+ * the ring's final io_uring_region_put() only drops the count back to one,
+ * which the tests check.
+ */
+#include <kunit/test.h>
+#include <linux/bitmap.h>
+#include <linux/bvec.h>
+#include <linux/delay.h>
+#include <linux/io_uring/kmbuf.h>
+#include <linux/io_uring/region.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "kmbuf.h"
+
+#define KT_REGION_SIZE		(64UL << 10)
+#define KT_BIG_REGION_SIZE	((size_t)KMBUF_MAX_BUFS * KMBUF_BUF_ALIGN)
+
+struct kmbuf_test {
+	struct io_uring_region	region;
+	struct kmbuf_ring	*ring;
+	atomic_t		notified;
+};
+
+static int kmbuf_test_region_init(struct kunit *test, size_t size)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct io_uring_region *r = &kt->region;
+	unsigned int i;
+
+	r->kaddr = vzalloc(size);
+	if (!r->kaddr)
+		return -ENOMEM;
+	r->size = size;
+	r->nr_pages = size >> PAGE_SHIFT;
+	r->pages = kvmalloc_array(r->nr_pages, sizeof(*r->pages), GFP_KERNEL);
+	if (!r->pages) {
+		vfree(r->kaddr);
+		r->kaddr = NULL;
+		return -ENOMEM;
+	}
+	for (i = 0; i < r->nr_pages; i++)
+		r->pages[i] = vmalloc_to_page(r->kaddr + i * PAGE_SIZE);
+	r->id = 3;
+	/* one for the test, one to hand over to the ring */
+	refcount_set(&r->refs, 2);
+	return 0;
+}
+
+static int kmbuf_test_init(struct kunit *test)
+{
+	struct kmbuf_test *kt;
+
+	kt = kzalloc(sizeof(*kt), GFP_KERNEL);
+	if (!kt)
+		return -ENOMEM;
+	test->priv = kt;
+	return 0;
+}
+
+static void kmbuf_test_exit(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+
+	if (kt->ring)
+		kmbuf_ring_destroy(kt->ring);
+	kvfree(kt->region.pages);
+	vfree(kt->region.kaddr);
+	kfree(kt);
+}
+
+static void kmbuf_test_notify(struct kmbuf_ring *ring, void *priv)
+{
+	struct kmbuf_test *kt = priv;
+
+	atomic_inc(&kt->notified);
+}
+
+/* Build kt->ring on a fresh region of @size bytes. */
+static struct kmbuf_ring *kmbuf_test_ring(struct kunit *test, size_t size,
+					  u64 offset, u32 buf_size,
+					  u32 nr_bufs)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_ring_desc desc = {
+		.offset		= offset,
+		.buf_size	= buf_size,
+		.nr_bufs	= nr_bufs,
+		.notify		= kmbuf_test_notify,
+		.priv		= kt,
+	};
+	struct kmbuf_ring *ring;
+
+	KUNIT_ASSERT_EQ(test, kmbuf_test_region_init(test, size), 0);
+	ring = kmbuf_ring_create(&kt->region, &desc);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ring);
+	kt->ring = ring;
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+	return ring;
+}
+
+static void kmbuf_test_validate(struct kunit *test)
+{
+	static const struct {
+		u32 flags, buf_size, nr_bufs;
+		u64 offset;
+		int ret;
+	} cases[] = {
+		{ 0, 64, 1, 0, 0 },
+		{ 0, 4096, 256, 0, 0 },			/* exactly the region */
+		{ 0, 4096, 257, 0, -EINVAL },		/* one buffer too many */
+		{ 0, 4096, 1, (1 << 20) - 4096, 0 },	/* last page */
+		{ 0, 4096, 1, 1 << 20, -EINVAL },	/* just past the end */
+		{ 0, 64, 3, 64, 0 },			/* not a power of two */
+		{ 1, 64, 1, 0, -EINVAL },		/* unknown flag */
+		{ 1U << 31, 64, 1, 0, -EINVAL },
+		{ 0, 0, 1, 0, -EINVAL },		/* empty buffers */
+		{ 0, 100, 1, 0, -EINVAL },		/* misaligned size */
+		{ 0, 32, 1, 0, -EINVAL },
+		{ 0, 64, 1, 32, -EINVAL },		/* misaligned offset */
+		{ 0, 64, 0, 0, -EINVAL },		/* no buffers */
+		{ 0, 16, 65536, 0, -EINVAL },		/* 16 < alignment */
+		{ 0, 64, 65536, 0, -EINVAL },		/* 4 MiB > 1 MiB */
+		{ 0, 64, 65537, 0, -EINVAL },		/* bid > 16 bits */
+		{ 0, 64, 16384, 0, 0 },			/* exactly 1 MiB */
+		{ 0, 0xffffffc0, 65536, 0, -EINVAL },	/* 2^48 bytes */
+		{ 0, 64, 1, U64_MAX & ~63ULL, -EOVERFLOW },
+		{ 0, 0xffffffc0, 1, U64_MAX - 0xffffffc0 + 1, -EOVERFLOW },
+		{ 0, 64, 1, U64_MAX - 127, -EINVAL },	/* no overflow, OOB */
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct kmbuf_ring_desc desc = {
+			.flags		= cases[i].flags,
+			.offset		= cases[i].offset,
+			.buf_size	= cases[i].buf_size,
+			.nr_bufs	= cases[i].nr_bufs,
+		};
+
+		KUNIT_EXPECT_EQ_MSG(test, kmbuf_desc_validate(&desc, 1 << 20),
+				    cases[i].ret, "case %u", i);
+	}
+}
+
+/* A failed create leaves the caller's region reference alone. */
+static void kmbuf_test_create_fail(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_ring_desc desc = {
+		.buf_size	= 4096,
+		.nr_bufs	= 17,		/* 68 KiB > 64 KiB */
+	};
+	struct kmbuf_ring *ring;
+
+	KUNIT_ASSERT_EQ(test, kmbuf_test_region_init(test, KT_REGION_SIZE), 0);
+	ring = kmbuf_ring_create(&kt->region, &desc);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(ring), -EINVAL);
+	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 2);
+
+	/* the ring drops the reference it took over when destroyed */
+	desc.nr_bufs = 16;
+	ring = kmbuf_ring_create(&kt->region, &desc);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ring);
+	kmbuf_ring_destroy(ring);
+	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+}
+
+static void kmbuf_test_take_all(struct kunit *test)
+{
+	struct kmbuf_ring *ring;
+	struct kmbuf_ring_stats st;
+	struct kmbuf_buf buf;
+	DECLARE_BITMAP(seen, 7) = { };
+	unsigned int i;
+
+	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 128, 192, 7);
+	for (i = 0; i < 7; i++) {
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+		KUNIT_ASSERT_LT(test, buf.bid, 7);
+		KUNIT_EXPECT_FALSE(test, test_and_set_bit(buf.bid, seen));
+		KUNIT_EXPECT_EQ(test, buf.len, 192);
+		KUNIT_EXPECT_PTR_EQ(test, buf.kaddr,
+				    ((struct kmbuf_test *)test->priv)->region.kaddr +
+				    128 + buf.bid * 192);
+	}
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &buf), -ENOBUFS);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &buf), -ENOBUFS);
+	kmbuf_ring_stats(ring, &st);
+	KUNIT_EXPECT_EQ(test, st.nr_bufs, 7);
+	KUNIT_EXPECT_EQ(test, st.nr_free, 0);
+	KUNIT_EXPECT_EQ(test, st.nr_kernel, 7);
+	KUNIT_EXPECT_EQ(test, st.nr_user, 0);
+	KUNIT_EXPECT_EQ(test, st.nr_exhausted, 2);
+	KUNIT_EXPECT_EQ(test, st.buf_size, 192);
+	KUNIT_EXPECT_EQ(test, st.offset, 128);
+	KUNIT_EXPECT_EQ(test, st.region_id, 3);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+
+	for (i = 0; i < 7; i++)
+		KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, i), 0);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_nr_free(ring), 7);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+}
+
+/*
+ * The FIFO hands buffers out in the order they came back, across many
+ * wrap-arounds of a ring whose size is not a power of two.
+ */
+static void kmbuf_test_fifo_wrap(struct kunit *test)
+{
+	static const u32 order[] = { 3, 1, 4, 0, 2 };
+	u32 model[5], head = 0, nr_free;
+	struct kmbuf_ring *ring;
+	struct kmbuf_buf buf;
+	unsigned int i, round;
+
+	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 0, 64, 5);
+	for (i = 0; i < 5; i++) {
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+		KUNIT_EXPECT_EQ(test, buf.bid, i);
+	}
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_head(ring), 0);
+	for (i = 0; i < 5; i++)
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_put(ring, order[i]), 0);
+	for (i = 0; i < 5; i++) {
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+		KUNIT_EXPECT_EQ(test, buf.bid, order[i]);
+	}
+	for (i = 0; i < 5; i++) {
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_put(ring, i), 0);
+		model[i] = i;
+	}
+
+	/* take two, give them back swapped; compare with a model FIFO */
+	nr_free = 5;
+	head = kmbuf_ring_head(ring);
+	for (round = 0; round < 1000; round++) {
+		u16 a, b;
+
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+		a = buf.bid;
+		KUNIT_ASSERT_EQ(test, a, model[head]);
+		head = (head + 1) % 5;
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+		b = buf.bid;
+		KUNIT_ASSERT_EQ(test, b, model[head]);
+		head = (head + 1) % 5;
+		nr_free -= 2;
+		KUNIT_ASSERT_EQ(test, kmbuf_ring_head(ring), head);
+
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_put(ring, b), 0);
+		model[(head + nr_free++) % 5] = b;
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_put(ring, a), 0);
+		model[(head + nr_free++) % 5] = a;
+		if (!(round % 97))
+			KUNIT_ASSERT_EQ(test, kmbuf_ring_check(ring), 0);
+	}
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_nr_free(ring), 5);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+}
+
+static void kmbuf_test_ownership(struct kunit *test)
+{
+	struct kmbuf_ring_stats st;
+	struct kmbuf_ring *ring;
+	struct kmbuf_buf buf;
+	u32 bids[2];
+
+	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 0, 64, 4);
+
+	/* FREE: only take is valid */
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, 0), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user(ring, 0), -EINVAL);
+	bids[0] = 0;
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 1), -EALREADY);
+
+	/* KERNEL: put or hand over, userspace can't return it */
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+	bids[0] = buf.bid;
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 1), -EALREADY);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user(ring, buf.bid), 0);
+
+	/* USER: only a user return is valid */
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user(ring, buf.bid), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, buf.bid), -EINVAL);
+	kmbuf_ring_stats(ring, &st);
+	KUNIT_EXPECT_EQ(test, st.nr_user, 1);
+	KUNIT_EXPECT_EQ(test, st.nr_kernel, 0);
+	KUNIT_EXPECT_EQ(test, st.nr_free, 3);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 1), 1);
+
+	/* double return */
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 1), -EALREADY);
+
+	/* out of range, in every call taking an id */
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, 4), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user(ring, 4), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, UINT_MAX), -EINVAL);
+	bids[0] = 4;
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 1), -EINVAL);
+	bids[0] = 0x10000;	/* would alias bid 0 if truncated to 16 bits */
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 1), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 5), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 0), 0);
+
+	kmbuf_ring_stats(ring, &st);
+	KUNIT_EXPECT_EQ(test, st.nr_free, 4);
+	KUNIT_EXPECT_EQ(test, st.nr_user, 0);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+}
+
+/* A rejected batch changes nothing, wherever the bad id is. */
+static void kmbuf_test_batch_atomic(struct kunit *test)
+{
+	struct kmbuf_ring_stats st;
+	struct kmbuf_ring *ring;
+	struct kmbuf_buf buf;
+	u32 user[4], bids[4];
+	unsigned int i;
+
+	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 0, 64, 6);
+	for (i = 0; i < 4; i++) {
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_to_user(ring, buf.bid), 0);
+		user[i] = buf.bid;
+	}
+	/* 4 and 5 are free */
+
+	bids[0] = user[0]; bids[1] = user[1]; bids[2] = user[0];
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 3), -EALREADY);
+	bids[0] = user[0]; bids[1] = user[0];
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 2), -EALREADY);
+	bids[0] = user[2]; bids[1] = user[3]; bids[2] = 5;
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 3), -EALREADY);
+	bids[0] = user[1]; bids[1] = 6;
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 2), -EINVAL);
+
+	kmbuf_ring_stats(ring, &st);
+	KUNIT_EXPECT_EQ(test, st.nr_user, 4);
+	KUNIT_EXPECT_EQ(test, st.nr_free, 2);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+
+	for (i = 0; i < 4; i++)
+		bids[i] = user[3 - i];
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 4), 4);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+
+	/* free order: 4, 5, then the batch in the order given */
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+	KUNIT_EXPECT_EQ(test, buf.bid, 4);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+	KUNIT_EXPECT_EQ(test, buf.bid, 5);
+	for (i = 0; i < 4; i++) {
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+		KUNIT_EXPECT_EQ(test, buf.bid, bids[i]);
+	}
+}
+
+/* The largest ring: 65536 buffers, every id reachable, batch returns. */
+static void kmbuf_test_max_bufs(struct kunit *test)
+{
+	const unsigned int batch = 4096;
+	struct kmbuf_ring_stats st;
+	struct kmbuf_ring *ring;
+	unsigned long *seen;
+	struct kmbuf_buf buf;
+	unsigned int i, j;
+	u32 *bids;
+
+	seen = kunit_kcalloc(test, BITS_TO_LONGS(KMBUF_MAX_BUFS),
+			     sizeof(long), GFP_KERNEL);
+	bids = kunit_kcalloc(test, batch, sizeof(*bids), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, seen);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, bids);
+
+	ring = kmbuf_test_ring(test, KT_BIG_REGION_SIZE, 0, KMBUF_BUF_ALIGN,
+			       KMBUF_MAX_BUFS);
+	for (i = 0; i < KMBUF_MAX_BUFS; i++) {
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+		KUNIT_ASSERT_FALSE(test, test_and_set_bit(buf.bid, seen));
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_to_user(ring, buf.bid), 0);
+	}
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &buf), -ENOBUFS);
+	KUNIT_EXPECT_TRUE(test, test_bit(KMBUF_MAX_BUFS - 1, seen));
+	kmbuf_ring_stats(ring, &st);
+	KUNIT_EXPECT_EQ(test, st.nr_user, KMBUF_MAX_BUFS);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+
+	/* return everything, highest ids first, in batches */
+	for (i = 0; i < KMBUF_MAX_BUFS; i += batch) {
+		for (j = 0; j < batch; j++)
+			bids[j] = KMBUF_MAX_BUFS - 1 - i - j;
+		KUNIT_ASSERT_EQ(test, kmbuf_ring_return(ring, bids, batch),
+				batch);
+	}
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_nr_free(ring), KMBUF_MAX_BUFS);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+	KUNIT_EXPECT_EQ(test, buf.bid, KMBUF_MAX_BUFS - 1);
+	KUNIT_EXPECT_EQ(test, kmbuf_cqe_flags(buf.bid),
+			IORING_CQE_F_BUFFER | 0xffff0000U);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, buf.bid), 0);
+}
+
+static void kmbuf_test_bvec(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct bio_vec bv[4];
+	struct kmbuf_ring *ring;
+	struct kmbuf_buf buf;
+	unsigned int i, total = 0;
+	int nr;
+
+	/* buffers of two pages starting 64 bytes before a page boundary */
+	ring = kmbuf_test_ring(test, KT_REGION_SIZE, PAGE_SIZE - 64,
+			       2 * PAGE_SIZE, 3);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_max_segs(ring), 3);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+	KUNIT_ASSERT_EQ(test, buf.bid, 1);
+
+	nr = kmbuf_buf_bvec(ring, buf.bid, buf.len, bv, ARRAY_SIZE(bv));
+	KUNIT_ASSERT_GT(test, nr, 0);
+	KUNIT_ASSERT_LE(test, nr, 3);
+	for (i = 0; i < nr; i++) {
+		void *want = buf.kaddr + total;
+
+		/* each segment starts where the kernel mapping says */
+		KUNIT_EXPECT_PTR_EQ(test, bv[i].bv_page, vmalloc_to_page(want));
+		KUNIT_EXPECT_EQ(test, bv[i].bv_offset, offset_in_page(want));
+		total += bv[i].bv_len;
+	}
+	KUNIT_EXPECT_EQ(test, total, buf.len);
+	KUNIT_EXPECT_EQ(test, offset_in_page(buf.kaddr), PAGE_SIZE - 64);
+	KUNIT_EXPECT_PTR_EQ(test, buf.kaddr, kt->region.kaddr + 3 * PAGE_SIZE - 64);
+
+	/* a prefix of the buffer stays in its first page */
+	nr = kmbuf_buf_bvec(ring, buf.bid, 64, bv, 1);
+	KUNIT_EXPECT_EQ(test, nr, 1);
+	KUNIT_EXPECT_EQ(test, bv[0].bv_len, 64);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_bvec(ring, buf.bid, 0, bv, 1), 0);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_bvec(ring, buf.bid, buf.len + 1, bv, 4),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_bvec(ring, 3, 64, bv, 4), -EINVAL);
+}
+
+static void kmbuf_test_notify_wait(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_ring *ring;
+	struct kmbuf_buf a, b, c;
+	u32 bids[2];
+
+	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 0, 64, 2);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &a), 0);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_wait(ring), 0);	/* one free */
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &b), 0);
+
+	/* no notification without a failed take */
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, a.bid), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kt->notified), 0);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &a), 0);
+
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &c), -ENOBUFS);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, a.bid), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kt->notified), 1);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, b.bid), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kt->notified), 1);
+
+	/* a user return after exhaustion notifies once per batch */
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &a), 0);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &b), 0);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &c), -ENOBUFS);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &c), -ENOBUFS);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_to_user(ring, a.bid), 0);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_to_user(ring, b.bid), 0);
+	bids[0] = b.bid;
+	bids[1] = a.bid;
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 2), 2);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kt->notified), 2);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_wait(ring), 0);
+}
+
+/* Destroy with a buffer and a reference outstanding, as a driver would. */
+static void kmbuf_test_destroy(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_ring_stats st;
+	struct kmbuf_ring *ring;
+	struct kmbuf_buf a, b;
+	unsigned int i;
+	u32 bid;
+
+	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 0, 64, 3);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &a), 0);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &b), 0);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_to_user(ring, b.bid), 0);
+
+	kmbuf_ring_get(ring);
+	kt->ring = NULL;
+	kmbuf_ring_destroy(ring);
+	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 2);
+
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &a), -ESHUTDOWN);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_wait(ring), -ESHUTDOWN);
+	/* the memory is still there for in-flight I/O */
+	memset(a.kaddr, 0x5a, a.len);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, a.bid), 0);
+	bid = b.bid;
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, &bid, 1), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kt->notified), 0);
+	kmbuf_ring_stats(ring, &st);
+	KUNIT_EXPECT_TRUE(test, st.shutdown);
+	KUNIT_EXPECT_EQ(test, st.nr_free, 3);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+
+	/* the last put frees the ring from a workqueue */
+	kmbuf_ring_put(ring);
+	for (i = 0; i < 100 && refcount_read(&kt->region.refs) != 1; i++)
+		msleep(20);
+	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+}
+
+/* The fast path works with interrupts off (DEBUG_ATOMIC_SLEEP, lockdep). */
+static void kmbuf_test_irqs_off(struct kunit *test)
+{
+	struct kmbuf_ring *ring;
+	struct kmbuf_buf a, b;
+	int ra, rb, rc, rd, re;
+	u32 bid;
+
+	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 0, 64, 2);
+	local_irq_disable();
+	ra = kmbuf_buf_take(ring, &a);
+	rb = kmbuf_buf_take(ring, &b);
+	rc = kmbuf_buf_put(ring, a.bid);
+	rd = kmbuf_buf_to_user(ring, b.bid);
+	bid = b.bid;
+	re = kmbuf_ring_return(ring, &bid, 1);
+	local_irq_enable();
+
+	KUNIT_EXPECT_EQ(test, ra, 0);
+	KUNIT_EXPECT_EQ(test, rb, 0);
+	KUNIT_EXPECT_EQ(test, rc, 0);
+	KUNIT_EXPECT_EQ(test, rd, 0);
+	KUNIT_EXPECT_EQ(test, re, 1);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+}
+
+static struct kunit_case kmbuf_test_cases[] = {
+	KUNIT_CASE(kmbuf_test_validate),
+	KUNIT_CASE(kmbuf_test_create_fail),
+	KUNIT_CASE(kmbuf_test_take_all),
+	KUNIT_CASE(kmbuf_test_fifo_wrap),
+	KUNIT_CASE(kmbuf_test_ownership),
+	KUNIT_CASE(kmbuf_test_batch_atomic),
+	KUNIT_CASE(kmbuf_test_max_bufs),
+	KUNIT_CASE(kmbuf_test_bvec),
+	KUNIT_CASE(kmbuf_test_notify_wait),
+	KUNIT_CASE(kmbuf_test_destroy),
+	KUNIT_CASE(kmbuf_test_irqs_off),
+	{}
+};
+
+static struct kunit_suite kmbuf_test_suite = {
+	.name		= "io_uring_kmbuf",
+	.init		= kmbuf_test_init,
+	.exit		= kmbuf_test_exit,
+	.test_cases	= kmbuf_test_cases,
+};
+
+kunit_test_suite(kmbuf_test_suite);
+
+MODULE_DESCRIPTION("KUnit tests for io_uring kernel-managed buffer rings");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
