@@ -455,8 +455,8 @@ static void kmbuf_return_unwind(struct kmbuf_ring *ring, const u32 *bids,
 /**
  * kmbuf_ring_return() - take a batch of buffers back from userspace
  * @ring: the ring
- * @bids: buffer ids, in kernel memory (the driver copies them from its
- *	command's payload)
+ * @bids: buffer ids, in kernel memory that does not change during the
+ *	call (the driver copies them from its command's payload first)
  * @nr: number of ids in @bids, at most the ring's buffer count
  *
  * All or nothing: the whole batch is checked first, and the ring is only
