@@ -4,7 +4,9 @@
 # Regression check against liburing's upstream test suite (developer tool,
 # not part of `make check`: liburing's source is not part of this project).
 #
-#   scripts/liburing-suite.sh /path/to/liburing   (a git repo or work tree)
+#   scripts/liburing-suite.sh /path/to/liburing [NAME.t ...]
+#
+# (a git repo or work tree; with test names, only those run.)
 #
 # Builds liburing's tests statically, runs them in our guest (in batches, to
 # keep the initramfs small) and compares with the stock-6.12 results in
@@ -13,7 +15,8 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-src=${1:?usage: $0 LIBURING_SOURCE_DIR}
+src=${1:?usage: $0 LIBURING_SOURCE_DIR [NAME.t ...]}
+shift
 work=$B/liburing
 ref=${LIBURING_REF:-$KMBUF_TOP/../shared/reference/liburing-suite-stock-6.12.txt}
 rm -rf "$work/src" "$work/tests"
@@ -33,7 +36,8 @@ strip "$work"/tests/*.t
 make -s -C "$KMBUF_TOP" initramfs >/dev/null
 : > "$work/results.txt"
 batch=0
-ls "$work/tests" | split -l 64 - "$work/batch."
+if [ $# -gt 0 ]; then printf '%s\n' "$@"; else ls "$work/tests"; fi |
+	split -l 64 - "$work/batch."
 for b in "$work"/batch.*; do
 	batch=$((batch + 1))
 	log "batch $batch: $(wc -l < "$b") tests"
@@ -41,7 +45,7 @@ for b in "$work"/batch.*; do
 	while read -r t; do files+=(-f "$work/tests/$t"); done < "$b"
 	VM_MEM=3G "$KMBUF_TOP/scripts/vm.sh" run -t 3600 -o "$B/vm/liburing-$batch" \
 		"${files[@]}" -f "$KMBUF_TOP/scripts/guest/liburing-run.sh" \
-		-- sh ./liburing-run.sh >> "$work/results.txt" || true
+		-- "LU_TIMEOUT=${LU_TIMEOUT:-60} sh ./liburing-run.sh" >> "$work/results.txt" || true
 done
 rm -f "$work"/batch.*
 
@@ -53,6 +57,7 @@ grep '^LIBURING:' "$ref" | sed 's/^LIBURING:/stock:/'
 regress=0
 while read -r _ st name _; do
 	[ "$st" = PASS ] || continue
+	[ $# -eq 0 ] || printf '%s\n' "$@" | grep -qxF "$name" || continue
 	now=$(awk -v n="$name" '$1 == "LU" && $3 == n { print $2 }' "$work/results.txt")
 	if [ "$now" != PASS ]; then
 		echo "REGRESSION: $name stock PASS, ours ${now:-missing}"
