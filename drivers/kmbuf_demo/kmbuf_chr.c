@@ -1,50 +1,161 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kmbuf_chr: a streaming character device for io_uring kernel-managed
- * buffer rings.
+ * kmbuf_chr: a record-stream character device that delivers data to
+ * userspace through io_uring kernel-managed buffer rings (kmbuf).
  *
- * Each open file reads an endless generated stream (see
- * include/uapi/linux/kmbuf_chr.h) through read(2) or io_uring reads, which
- * is the baseline the kmbuf delivery path is measured against.
+ * Records come from a device-wide FIFO fed by write(2), or from a per-file
+ * generator (see include/uapi/linux/kmbuf_chr.h).  They are read with
+ * read(2) and io_uring reads, one record per call, or delivered by a
+ * multishot KMBUF_CHR_RECV command into the buffers of a kmbuf ring bound
+ * to the file, one CQE per record.
+ *
+ * Delivery of a RECV command always runs in the task that submitted it,
+ * with the ring's uring_lock held: inline at issue, or from task work.
+ * Everything that wants delivery to happen (a buffer returned, a record
+ * written, the end of the command) "kicks" the command: it schedules task
+ * work unless some is already pending.  Only that task work completes the
+ * command, so a completion can never race with queued task work.
+ * See Documentation/io_uring/kmbuf_chr.rst.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bits.h>
 #include <linux/fs.h>
+#include <linux/io_uring/cmd.h>
+#include <linux/io_uring/kmbuf.h>
+#include <linux/ktime.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/uio.h>
+#include <linux/wait.h>
 #include <uapi/linux/kmbuf_chr.h>
 
-/* Words generated per chunk before they are copied out. */
+/* Words generated per chunk in pattern mode before they are copied out. */
 #define KMBUF_CHR_CHUNK_WORDS	64
+/* Records one delivery run posts before it yields to other task work. */
+#define KMBUF_CHR_RECV_BUDGET	256
+/* Buffer ids a RETURN copies to the stack; bigger batches allocate. */
+#define KMBUF_CHR_RETURN_STACK	64
+/* Most copies one KMBUF_CHR_MEMCPY may ask for. */
+#define KMBUF_CHR_MEMCPY_MAX	BIT_ULL(24)
 
-struct kmbuf_chr_file {
-	u64 pos;	/* stream offset of the next byte to read */
+/* One record of the device queue. */
+struct kmbuf_chr_rec {
+	struct list_head	node;
+	u32			len;
+	u8			data[];
 };
 
-static int kmbuf_chr_open(struct inode *inode, struct file *file)
-{
-	struct kmbuf_chr_file *kf;
+/* The record queue shared by all files of the device. */
+struct kmbuf_chr_queue {
+	spinlock_t		lock;		/* protects the next three */
+	struct list_head	records;
+	unsigned int		nr;
+	struct list_head	waiters;	/* files whose RECV wants data */
+	/* serialises readers so that records leave in order, exactly once */
+	struct mutex		read_mutex;
+	struct wait_queue_head	read_wait;
+	struct wait_queue_head	write_wait;
+};
 
-	kf = kzalloc(sizeof(*kf), GFP_KERNEL);
-	if (!kf)
-		return -ENOMEM;
-	file->private_data = kf;
-	stream_open(inode, file);
-	/* the generator never blocks, so io_uring may read inline */
-	file->f_mode |= FMODE_NOWAIT;
-	return 0;
+static struct kmbuf_chr_queue kmbuf_chr_q;
+
+/* Words 1 .. (KMBUF_CHR_MAX_RECORD / 8 - 2) of every generator record. */
+static __le64 *kmbuf_chr_fill;
+
+struct kmbuf_chr_file {
+	spinlock_t		lock;		/* protects up to final_cflags */
+	u32			mode;
+	u32			rec_size;
+	struct kmbuf_ring	*ring;
+	struct io_uring_cmd	*recv;		/* the pending RECV, if any */
+	bool			tw_pending;	/* task work queued for @recv */
+	bool			final_set;	/* @recv must end with final_* */
+	s32			final_res;
+	u32			final_cflags;
+
+	/* protected by kmbuf_chr_q.lock */
+	struct list_head	wait_node;
+
+	atomic64_t		seq;		/* next generator record */
+	u64			pos;		/* pattern stream offset */
+};
+
+/* Per-command state of a RECV, in the command's pdu. */
+struct kmbuf_chr_pdu {
+	struct kmbuf_chr_file	*kf;
+	struct kmbuf_ring	*ring;		/* our own reference */
+};
+
+static struct kmbuf_chr_pdu *kmbuf_chr_pdu(struct io_uring_cmd *cmd)
+{
+	return io_uring_cmd_to_pdu(cmd, struct kmbuf_chr_pdu);
 }
 
-static int kmbuf_chr_release(struct inode *inode, struct file *file)
+static void kmbuf_chr_recv_tw(struct io_uring_cmd *cmd,
+			      unsigned int issue_flags);
+
+/*
+ * Make the pending RECV of @kf run in its task soon.  Any context;
+ * called with @kf->lock held.
+ */
+static void kmbuf_chr_kick_locked(struct kmbuf_chr_file *kf)
 {
-	kfree(file->private_data);
-	return 0;
+	lockdep_assert_held(&kf->lock);
+	if (!kf->recv || kf->tw_pending)
+		return;
+	kf->tw_pending = true;
+	io_uring_cmd_complete_in_task(kf->recv, kmbuf_chr_recv_tw);
 }
 
-/* Copy @len bytes of the stream starting at @pos to @to. */
-static size_t kmbuf_chr_generate(struct iov_iter *to, u64 pos, size_t len)
+static void kmbuf_chr_kick(struct kmbuf_chr_file *kf)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&kf->lock, flags);
+	kmbuf_chr_kick_locked(kf);
+	spin_unlock_irqrestore(&kf->lock, flags);
+}
+
+/*
+ * End the pending RECV of @kf with @res and @cflags: recorded here, done
+ * by the task work.  A result already recorded wins.  Any context.
+ */
+static void kmbuf_chr_recv_end(struct kmbuf_chr_file *kf, s32 res, u32 cflags)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&kf->lock, flags);
+	if (kf->recv && !kf->final_set) {
+		kf->final_set = true;
+		kf->final_res = res;
+		kf->final_cflags = cflags;
+	}
+	kmbuf_chr_kick_locked(kf);
+	spin_unlock_irqrestore(&kf->lock, flags);
+}
+
+/* kmbuf notify callback: a buffer came back after the ring ran dry. */
+static void kmbuf_chr_ring_notify(struct kmbuf_ring *ring, void *priv)
+{
+	kmbuf_chr_kick(priv);
+}
+
+static void kmbuf_chr_unwait(struct kmbuf_chr_file *kf)
+{
+	spin_lock_irq(&kmbuf_chr_q.lock);
+	list_del_init(&kf->wait_node);
+	spin_unlock_irq(&kmbuf_chr_q.lock);
+}
+
+/* Copy @len bytes of the pattern stream starting at @pos to @to. */
+static size_t kmbuf_chr_pattern(struct iov_iter *to, u64 pos, size_t len)
 {
 	__le64 words[KMBUF_CHR_CHUNK_WORDS];
 	size_t done = 0;
@@ -67,19 +178,595 @@ static size_t kmbuf_chr_generate(struct iov_iter *to, u64 pos, size_t len)
 	return done;
 }
 
+/* One generator record of @size bytes to @to. */
+static ssize_t kmbuf_chr_gen(struct kmbuf_chr_file *kf, struct iov_iter *to,
+			     u32 size)
+{
+	__le64 head, tail;
+	u64 seq;
+
+	if (iov_iter_count(to) < size)
+		return -EMSGSIZE;
+	seq = atomic64_fetch_inc(&kf->seq);
+	head = cpu_to_le64(seq);
+	tail = cpu_to_le64(~seq);
+	if (copy_to_iter(&head, 8, to) != 8 ||
+	    copy_to_iter(kmbuf_chr_fill + 1, size - 16, to) != size - 16 ||
+	    copy_to_iter(&tail, 8, to) != 8)
+		return -EFAULT;
+	return size;
+}
+
+/*
+ * Move the oldest queued record to @to.  -EAGAIN if the queue is empty;
+ * then, if @kf is given, it is registered to be kicked by the next write.
+ * -EMSGSIZE if @to is too small and -EFAULT leave the record queued.
+ */
+static ssize_t kmbuf_chr_dequeue(struct iov_iter *to,
+				 struct kmbuf_chr_file *kf)
+{
+	struct kmbuf_chr_queue *q = &kmbuf_chr_q;
+	struct kmbuf_chr_rec *rec;
+	ssize_t ret;
+
+	mutex_lock(&q->read_mutex);
+	spin_lock_irq(&q->lock);
+	rec = list_first_entry_or_null(&q->records, struct kmbuf_chr_rec, node);
+	if (!rec && kf && list_empty(&kf->wait_node))
+		list_add_tail(&kf->wait_node, &q->waiters);
+	spin_unlock_irq(&q->lock);
+
+	if (!rec) {
+		ret = -EAGAIN;
+	} else if (rec->len > iov_iter_count(to)) {
+		ret = -EMSGSIZE;
+	} else if (copy_to_iter(rec->data, rec->len, to) != rec->len) {
+		ret = -EFAULT;
+	} else {
+		spin_lock_irq(&q->lock);
+		list_del(&rec->node);
+		q->nr--;
+		spin_unlock_irq(&q->lock);
+		ret = rec->len;
+		kvfree(rec);
+		wake_up_interruptible_poll(&q->write_wait, EPOLLOUT);
+	}
+	mutex_unlock(&q->read_mutex);
+	return ret;
+}
+
+/*
+ * The next record (or pattern bytes) of @kf into @to.  Returns its length
+ * or a negative errno; see kmbuf_chr_dequeue() for @waiter.
+ */
+static ssize_t kmbuf_chr_produce(struct kmbuf_chr_file *kf,
+				 struct iov_iter *to,
+				 struct kmbuf_chr_file *waiter)
+{
+	u32 mode, size;
+	size_t len;
+
+	spin_lock_irq(&kf->lock);
+	mode = kf->mode;
+	size = kf->rec_size;
+	spin_unlock_irq(&kf->lock);
+
+	switch (mode) {
+	case KMBUF_CHR_MODE_GEN:
+		return kmbuf_chr_gen(kf, to, size);
+	case KMBUF_CHR_MODE_PATTERN:
+		len = kmbuf_chr_pattern(to, kf->pos, iov_iter_count(to));
+		if (!len)
+			return -EFAULT;
+		kf->pos += len;
+		return len;
+	default:
+		return kmbuf_chr_dequeue(to, waiter);
+	}
+}
+
+/*
+ * Deliver records into free buffers until the ring runs dry, the queue is
+ * empty, the budget is spent or the command must end.  Runs in the task
+ * that submitted @cmd with its ring's uring_lock held.
+ */
+static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
+			       unsigned int issue_flags)
+{
+	struct kmbuf_chr_pdu *pdu = kmbuf_chr_pdu(cmd);
+	struct kmbuf_chr_file *kf = pdu->kf;
+	unsigned int budget = KMBUF_CHR_RECV_BUDGET;
+	struct kmbuf_buf buf;
+	struct iov_iter it;
+	struct kvec kv;
+	ssize_t n;
+	int ret;
+
+	while (budget--) {
+		if (READ_ONCE(kf->final_set))
+			break;
+		ret = kmbuf_buf_take(pdu->ring, &buf);
+		if (ret == -ENOBUFS)
+			return;	/* the notify callback kicks us */
+		if (ret) {
+			/* -ESHUTDOWN: unbound, UNBIND has set the result */
+			kmbuf_chr_recv_end(kf, -ECANCELED, 0);
+			return;
+		}
+		kv.iov_base = buf.kaddr;
+		kv.iov_len = buf.len;
+		iov_iter_kvec(&it, ITER_DEST, &kv, 1, buf.len);
+		n = kmbuf_chr_produce(kf, &it, kf);
+		if (n < 0) {
+			kmbuf_buf_put(pdu->ring, buf.bid);
+			if (n != -EAGAIN)	/* -EAGAIN: the writer kicks us */
+				kmbuf_chr_recv_end(kf, n, 0);
+			return;
+		}
+		/* the buffer is userspace's before the CQE naming it */
+		kmbuf_buf_to_user(pdu->ring, buf.bid);
+		if (!io_uring_cmd_post_mshot_cqe(cmd, n, kmbuf_cqe_flags(buf.bid),
+						 issue_flags)) {
+			/* CQ ring full: the final CQE carries this record */
+			kmbuf_chr_recv_end(kf, n, kmbuf_cqe_flags(buf.bid));
+			return;
+		}
+	}
+	/* budget spent, or the command ends: continue in task work */
+	kmbuf_chr_kick(kf);
+}
+
+static void kmbuf_chr_recv_tw(struct io_uring_cmd *cmd,
+			      unsigned int issue_flags)
+{
+	struct kmbuf_chr_pdu *pdu = kmbuf_chr_pdu(cmd);
+	struct kmbuf_chr_file *kf = pdu->kf;
+	bool end = false;
+	u32 cflags = 0;
+	s32 res = 0;
+
+	spin_lock_irq(&kf->lock);
+	kf->tw_pending = false;
+	if (kf->final_set || (issue_flags & IO_URING_F_TASK_DEAD)) {
+		end = true;
+		res = kf->final_set ? kf->final_res : -ECANCELED;
+		cflags = kf->final_set ? kf->final_cflags : 0;
+		kf->final_set = false;
+		kf->recv = NULL;
+	}
+	spin_unlock_irq(&kf->lock);
+
+	if (!end) {
+		kmbuf_chr_recv_run(cmd, issue_flags);
+		return;
+	}
+	kmbuf_chr_unwait(kf);
+	kmbuf_ring_put(pdu->ring);
+	io_uring_cmd_done_cflags(cmd, res, 0, cflags, issue_flags);
+}
+
+static int kmbuf_chr_copy_mode(struct kmbuf_chr_mode *m, u64 uaddr)
+{
+	if (copy_from_user(m, u64_to_user_ptr(uaddr), sizeof(*m)))
+		return -EFAULT;
+	return 0;
+}
+
+static int kmbuf_chr_set_mode(struct kmbuf_chr_file *kf,
+			      const struct kmbuf_chr_mode *m)
+{
+	int ret = 0;
+
+	switch (m->mode) {
+	case KMBUF_CHR_MODE_GEN:
+		if (m->rec_size < 16 || m->rec_size > KMBUF_CHR_MAX_RECORD ||
+		    !IS_ALIGNED(m->rec_size, 8))
+			return -EINVAL;
+		break;
+	case KMBUF_CHR_MODE_QUEUE:
+	case KMBUF_CHR_MODE_PATTERN:
+		if (m->rec_size || m->start_seq)
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	spin_lock_irq(&kf->lock);
+	if (kf->recv) {
+		ret = -EBUSY;
+	} else {
+		kf->mode = m->mode;
+		kf->rec_size = m->rec_size;
+		atomic64_set(&kf->seq, m->start_seq);
+	}
+	spin_unlock_irq(&kf->lock);
+	return ret;
+}
+
+static int kmbuf_chr_bind(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
+			  const struct kmbuf_chr_cmd *c)
+{
+	struct kmbuf_ring_desc desc = { };
+	struct kmbuf_chr_bind b;
+	struct kmbuf_ring *ring;
+
+	if (c->nr || c->flags)
+		return -EINVAL;
+	if (copy_from_user(&b, u64_to_user_ptr(c->addr), sizeof(b)))
+		return -EFAULT;
+	if (b.flags || b.resv[0] || b.resv[1])
+		return -EINVAL;
+	if (READ_ONCE(kf->ring))
+		return -EBUSY;
+
+	desc.region_id = b.region_id;
+	desc.offset = b.offset;
+	desc.buf_size = b.buf_size;
+	desc.nr_bufs = b.nr_bufs;
+	desc.notify = kmbuf_chr_ring_notify;
+	desc.priv = kf;
+	ring = kmbuf_ring_create_cmd(cmd, &desc);
+	if (IS_ERR(ring))
+		return PTR_ERR(ring);
+
+	spin_lock_irq(&kf->lock);
+	if (kf->ring) {
+		spin_unlock_irq(&kf->lock);
+		kmbuf_ring_destroy(ring);	/* lost a race with another BIND */
+		return -EBUSY;
+	}
+	kf->ring = ring;
+	spin_unlock_irq(&kf->lock);
+	return 0;
+}
+
+static int kmbuf_chr_unbind(struct kmbuf_chr_file *kf,
+			    const struct kmbuf_chr_cmd *c)
+{
+	struct kmbuf_ring *ring;
+
+	if (c->addr || c->nr || c->flags)
+		return -EINVAL;
+	spin_lock_irq(&kf->lock);
+	ring = kf->ring;
+	kf->ring = NULL;
+	spin_unlock_irq(&kf->lock);
+	if (!ring)
+		return -ENXIO;
+	kmbuf_chr_recv_end(kf, -ECANCELED, 0);
+	kmbuf_ring_destroy(ring);
+	return 0;
+}
+
+static int kmbuf_chr_return(struct kmbuf_chr_file *kf,
+			    const struct kmbuf_chr_cmd *c)
+{
+	u32 stack_bids[KMBUF_CHR_RETURN_STACK];
+	struct kmbuf_ring *ring;
+	u32 *bids = stack_bids;
+	int ret;
+
+	if (c->flags || !c->nr || c->nr > KMBUF_MAX_BUFS)
+		return -EINVAL;
+	if (c->nr > KMBUF_CHR_RETURN_STACK) {
+		bids = kvmalloc_array(c->nr, sizeof(*bids), GFP_KERNEL);
+		if (!bids)
+			return -ENOMEM;
+	}
+	ret = -EFAULT;
+	if (copy_from_user(bids, u64_to_user_ptr(c->addr),
+			   c->nr * sizeof(*bids)))
+		goto free_bids;
+
+	spin_lock_irq(&kf->lock);
+	ring = kf->ring;
+	if (ring)
+		kmbuf_ring_get(ring);
+	spin_unlock_irq(&kf->lock);
+	ret = -ENXIO;
+	if (!ring)
+		goto free_bids;
+	ret = kmbuf_ring_return(ring, bids, c->nr);
+	kmbuf_ring_put(ring);
+free_bids:
+	if (bids != stack_bids)
+		kvfree(bids);
+	return ret;
+}
+
+static int kmbuf_chr_recv(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
+			  const struct kmbuf_chr_cmd *c,
+			  unsigned int issue_flags)
+{
+	struct kmbuf_chr_pdu *pdu = kmbuf_chr_pdu(cmd);
+
+	if (c->addr || c->nr || c->flags ||
+	    !(cmd->flags & IORING_URING_CMD_MULTISHOT))
+		return -EINVAL;
+
+	spin_lock_irq(&kf->lock);
+	if (!kf->ring) {
+		spin_unlock_irq(&kf->lock);
+		return -ENXIO;
+	}
+	if (kf->recv) {
+		spin_unlock_irq(&kf->lock);
+		return -EBUSY;
+	}
+	pdu->kf = kf;
+	pdu->ring = kmbuf_ring_get(kf->ring);
+	kf->recv = cmd;
+	kf->final_set = false;
+	spin_unlock_irq(&kf->lock);
+
+	io_uring_cmd_mark_cancelable(cmd, issue_flags);
+	/* io-wq can't post CQEs; the first run then happens in task work */
+	if (issue_flags & IO_URING_F_UNLOCKED)
+		kmbuf_chr_kick(kf);
+	else
+		kmbuf_chr_recv_run(cmd, issue_flags);
+	return -EIOCBQUEUED;
+}
+
+/* IO_URING_F_CANCEL: the ring exits or the task's requests are cancelled. */
+static void kmbuf_chr_cancel(struct io_uring_cmd *cmd)
+{
+	struct kmbuf_chr_file *kf = kmbuf_chr_pdu(cmd)->kf;
+	unsigned long flags;
+
+	spin_lock_irqsave(&kf->lock, flags);
+	if (kf->recv == cmd && !kf->final_set) {
+		kf->final_set = true;
+		kf->final_res = -ECANCELED;
+		kf->final_cflags = 0;
+	}
+	if (kf->recv == cmd)
+		kmbuf_chr_kick_locked(kf);
+	spin_unlock_irqrestore(&kf->lock, flags);
+}
+
+static int kmbuf_chr_uring_cmd(struct io_uring_cmd *cmd,
+			       unsigned int issue_flags)
+{
+	struct kmbuf_chr_file *kf = cmd->file->private_data;
+	const struct kmbuf_chr_cmd *sc;
+	struct kmbuf_chr_cmd c;
+	struct kmbuf_chr_mode m;
+	int ret;
+
+	if (unlikely(issue_flags & IO_URING_F_CANCEL)) {
+		kmbuf_chr_cancel(cmd);
+		return 0;
+	}
+
+	sc = io_uring_sqe_cmd(cmd->sqe);
+	c.addr = READ_ONCE(sc->addr);
+	c.nr = READ_ONCE(sc->nr);
+	c.flags = READ_ONCE(sc->flags);
+
+	if (cmd->cmd_op != KMBUF_CHR_RECV &&
+	    (cmd->flags & IORING_URING_CMD_MULTISHOT))
+		return -EINVAL;
+
+	switch (cmd->cmd_op) {
+	case KMBUF_CHR_RECV:
+		return kmbuf_chr_recv(cmd, kf, &c, issue_flags);
+	case KMBUF_CHR_RETURN:
+		return kmbuf_chr_return(kf, &c);
+	case KMBUF_CHR_BIND:
+		return kmbuf_chr_bind(cmd, kf, &c);
+	case KMBUF_CHR_UNBIND:
+		/* waits for an RCU grace period: not inline */
+		if (issue_flags & IO_URING_F_NONBLOCK)
+			return -EAGAIN;
+		return kmbuf_chr_unbind(kf, &c);
+	case KMBUF_CHR_SET_MODE:
+		if (c.nr || c.flags)
+			return -EINVAL;
+		ret = kmbuf_chr_copy_mode(&m, c.addr);
+		return ret ? ret : kmbuf_chr_set_mode(kf, &m);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static long kmbuf_chr_memcpy(void __user *argp)
+{
+	struct kmbuf_chr_memcpy mc;
+	void *src, *dst;
+	u64 i, t0;
+	long ret = 0;
+
+	if (copy_from_user(&mc, argp, sizeof(mc)))
+		return -EFAULT;
+	if (mc.resv || !mc.rec_size || mc.rec_size > KMBUF_CHR_MAX_RECORD ||
+	    !mc.count || mc.count > KMBUF_CHR_MEMCPY_MAX)
+		return -EINVAL;
+	src = kvmalloc(mc.rec_size, GFP_KERNEL);
+	dst = kvmalloc(mc.rec_size, GFP_KERNEL);
+	if (!src || !dst) {
+		ret = -ENOMEM;
+		goto free_bufs;
+	}
+	memset(src, 0x5a, mc.rec_size);
+	t0 = ktime_get_ns();
+	for (i = 0; i < mc.count; i++) {
+		memcpy(dst, src, mc.rec_size);
+		/* the copies are the point: keep the compiler from merging them */
+		barrier_data(dst);
+		if (!(i & 1023)) {
+			if (fatal_signal_pending(current)) {
+				ret = -EINTR;
+				goto free_bufs;
+			}
+			cond_resched();
+		}
+	}
+	mc.ns = ktime_get_ns() - t0;
+	if (copy_to_user(argp, &mc, sizeof(mc)))
+		ret = -EFAULT;
+free_bufs:
+	kvfree(dst);
+	kvfree(src);
+	return ret;
+}
+
+static long kmbuf_chr_ioctl(struct file *file, unsigned int cmd,
+			    unsigned long arg)
+{
+	struct kmbuf_chr_file *kf = file->private_data;
+	void __user *argp = (void __user *)arg;
+	struct kmbuf_chr_mode m;
+
+	switch (cmd) {
+	case KMBUF_CHR_SET_MODE:
+		if (copy_from_user(&m, argp, sizeof(m)))
+			return -EFAULT;
+		return kmbuf_chr_set_mode(kf, &m);
+	case KMBUF_CHR_MEMCPY:
+		return kmbuf_chr_memcpy(argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static bool kmbuf_chr_nonblock(struct kiocb *iocb)
+{
+	return (iocb->ki_flags & IOCB_NOWAIT) ||
+	       (iocb->ki_filp->f_flags & O_NONBLOCK);
+}
+
 static ssize_t kmbuf_chr_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct kmbuf_chr_file *kf = iocb->ki_filp->private_data;
-	size_t len = iov_iter_count(to);
-	size_t done;
+	ssize_t ret;
+
+	if (!iov_iter_count(to))
+		return 0;
+	for (;;) {
+		ret = kmbuf_chr_produce(kf, to, NULL);
+		if (ret != -EAGAIN || kmbuf_chr_nonblock(iocb))
+			return ret;
+		ret = wait_event_interruptible(kmbuf_chr_q.read_wait,
+					       READ_ONCE(kmbuf_chr_q.nr));
+		if (ret)
+			return ret;
+	}
+}
+
+static ssize_t kmbuf_chr_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct kmbuf_chr_queue *q = &kmbuf_chr_q;
+	size_t len = iov_iter_count(from);
+	struct kmbuf_chr_file *w, *tmp;
+	struct kmbuf_chr_rec *rec;
+	int ret;
 
 	if (!len)
 		return 0;
-	done = kmbuf_chr_generate(to, kf->pos, len);
-	if (!done)
-		return -EFAULT;
-	kf->pos += done;
-	return done;
+	if (len > KMBUF_CHR_MAX_RECORD)
+		return -EMSGSIZE;
+	rec = kvmalloc(struct_size(rec, data, len), GFP_KERNEL_ACCOUNT);
+	if (!rec)
+		return -ENOMEM;
+	rec->len = len;
+	if (!copy_from_iter_full(rec->data, len, from)) {
+		ret = -EFAULT;
+		goto free_rec;
+	}
+
+	spin_lock_irq(&q->lock);
+	while (q->nr >= KMBUF_CHR_QUEUE_LEN) {
+		spin_unlock_irq(&q->lock);
+		ret = -EAGAIN;
+		if (kmbuf_chr_nonblock(iocb))
+			goto free_rec;
+		ret = wait_event_interruptible(q->write_wait,
+					       READ_ONCE(q->nr) <
+					       KMBUF_CHR_QUEUE_LEN);
+		if (ret)
+			goto free_rec;
+		spin_lock_irq(&q->lock);
+	}
+	list_add_tail(&rec->node, &q->records);
+	q->nr++;
+	list_for_each_entry_safe(w, tmp, &q->waiters, wait_node) {
+		list_del_init(&w->wait_node);
+		kmbuf_chr_kick(w);
+	}
+	spin_unlock_irq(&q->lock);
+	wake_up_interruptible_poll(&q->read_wait, EPOLLIN);
+	return len;
+
+free_rec:
+	kvfree(rec);
+	return ret;
+}
+
+static __poll_t kmbuf_chr_poll(struct file *file, poll_table *wait)
+{
+	struct kmbuf_chr_file *kf = file->private_data;
+	__poll_t mask = 0;
+
+	poll_wait(file, &kmbuf_chr_q.read_wait, wait);
+	poll_wait(file, &kmbuf_chr_q.write_wait, wait);
+	if (READ_ONCE(kf->mode) != KMBUF_CHR_MODE_QUEUE ||
+	    READ_ONCE(kmbuf_chr_q.nr))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (READ_ONCE(kmbuf_chr_q.nr) < KMBUF_CHR_QUEUE_LEN)
+		mask |= EPOLLOUT | EPOLLWRNORM;
+	return mask;
+}
+
+static void kmbuf_chr_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct kmbuf_chr_file *kf = file->private_data;
+	struct kmbuf_ring *ring;
+
+	spin_lock_irq(&kf->lock);
+	seq_printf(m, "kmbuf_chr_mode:\t%u\n", kf->mode);
+	seq_printf(m, "kmbuf_chr_recv:\t%u\n", !!kf->recv);
+	ring = kf->ring;
+	if (ring)
+		kmbuf_ring_get(ring);
+	spin_unlock_irq(&kf->lock);
+	if (ring) {
+		kmbuf_ring_show_fdinfo(ring, m);
+		kmbuf_ring_put(ring);
+	}
+}
+
+static int kmbuf_chr_open(struct inode *inode, struct file *file)
+{
+	struct kmbuf_chr_file *kf;
+
+	kf = kzalloc(sizeof(*kf), GFP_KERNEL);
+	if (!kf)
+		return -ENOMEM;
+	spin_lock_init(&kf->lock);
+	INIT_LIST_HEAD(&kf->wait_node);
+	file->private_data = kf;
+	stream_open(inode, file);
+	/* nothing blocks with IOCB_NOWAIT, so io_uring may read inline */
+	file->f_mode |= FMODE_NOWAIT;
+	return 0;
+}
+
+/*
+ * A pending RECV holds a reference to the file, so none is left here, and
+ * nothing can kick @kf any more once it is off the waiter list and its
+ * ring is destroyed.
+ */
+static int kmbuf_chr_release(struct inode *inode, struct file *file)
+{
+	struct kmbuf_chr_file *kf = file->private_data;
+
+	kmbuf_chr_unwait(kf);
+	if (kf->ring)
+		kmbuf_ring_destroy(kf->ring);
+	kfree(kf);
+	return 0;
 }
 
 static const struct file_operations kmbuf_chr_fops = {
@@ -87,6 +774,11 @@ static const struct file_operations kmbuf_chr_fops = {
 	.open		= kmbuf_chr_open,
 	.release	= kmbuf_chr_release,
 	.read_iter	= kmbuf_chr_read_iter,
+	.write_iter	= kmbuf_chr_write_iter,
+	.poll		= kmbuf_chr_poll,
+	.unlocked_ioctl	= kmbuf_chr_ioctl,
+	.uring_cmd	= kmbuf_chr_uring_cmd,
+	.show_fdinfo	= kmbuf_chr_show_fdinfo,
 };
 
 static struct miscdevice kmbuf_chr_misc = {
@@ -98,21 +790,49 @@ static struct miscdevice kmbuf_chr_misc = {
 
 static int __init kmbuf_chr_init(void)
 {
+	unsigned int i, nr = KMBUF_CHR_MAX_RECORD / 8;
+	struct kmbuf_chr_queue *q = &kmbuf_chr_q;
 	int ret;
 
+	BUILD_BUG_ON(sizeof(struct kmbuf_chr_cmd) > 16);
+	kmbuf_chr_fill = kvmalloc_array(nr, sizeof(*kmbuf_chr_fill),
+					GFP_KERNEL);
+	if (!kmbuf_chr_fill)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++)
+		kmbuf_chr_fill[i] = cpu_to_le64(KMBUF_CHR_GEN_FILL * i);
+
+	spin_lock_init(&q->lock);
+	INIT_LIST_HEAD(&q->records);
+	INIT_LIST_HEAD(&q->waiters);
+	mutex_init(&q->read_mutex);
+	init_waitqueue_head(&q->read_wait);
+	init_waitqueue_head(&q->write_wait);
+
 	ret = misc_register(&kmbuf_chr_misc);
-	if (ret)
+	if (ret) {
 		pr_err("cannot register misc device: %d\n", ret);
+		goto free_fill;
+	}
+	return 0;
+
+free_fill:
+	kvfree(kmbuf_chr_fill);
 	return ret;
 }
 
 static void __exit kmbuf_chr_exit(void)
 {
+	struct kmbuf_chr_rec *rec, *tmp;
+
 	misc_deregister(&kmbuf_chr_misc);
+	list_for_each_entry_safe(rec, tmp, &kmbuf_chr_q.records, node)
+		kvfree(rec);
+	kvfree(kmbuf_chr_fill);
 }
 
 module_init(kmbuf_chr_init);
 module_exit(kmbuf_chr_exit);
 
-MODULE_DESCRIPTION("Streaming character device for io_uring kernel-managed buffer rings");
+MODULE_DESCRIPTION("Record-stream character device for io_uring kernel-managed buffer rings");
 MODULE_LICENSE("GPL");

@@ -1,22 +1,187 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * kmbuf_chr: streaming character device fed through io_uring kernel-managed
- * buffer rings.
+ * kmbuf_chr: a record-stream character device that delivers data through
+ * io_uring kernel-managed buffer rings (kmbuf).
  *
- * Generator stream: the device produces an endless byte stream in which the
- * 64-bit little-endian word at stream offset 8 * n holds n. Each open file
- * has its own stream starting at offset 0, so a reader can verify that no
- * byte was lost, duplicated or reordered whatever its read sizes.
+ * See Documentation/io_uring/kmbuf_chr.rst for the full description.
+ *
+ * Each open file reads records in one of three modes, chosen with
+ * KMBUF_CHR_SET_MODE:
+ *
+ * KMBUF_CHR_MODE_QUEUE (default): every write(2) to the device (by any
+ *	file) is one record, appended to a bounded FIFO queue shared by the
+ *	whole device.  Each record is delivered intact and exactly once, to
+ *	one reader, in FIFO order.
+ * KMBUF_CHR_MODE_GEN: the file generates sequence-numbered records of a
+ *	fixed size at full speed (see kmbuf_chr_gen_word()), for tests and
+ *	benchmarks.
+ * KMBUF_CHR_MODE_PATTERN: the file reads an endless byte stream in which
+ *	the 64-bit little-endian word at stream offset 8 * n holds n (see
+ *	kmbuf_chr_pattern_byte()); reads are not record oriented.
+ *
+ * In the record modes read(2) and io_uring reads return exactly one record
+ * per call, or fail with EMSGSIZE (leaving the record queued) if the
+ * buffer is too small for it.
+ *
+ * Commands: cmd_op values are ioctl numbers with magic KMBUF_CHR_MAGIC.
+ * Submitted as IORING_OP_URING_CMD, the 16-byte sqe->cmd area holds a
+ * struct kmbuf_chr_cmd.  KMBUF_CHR_SET_MODE and KMBUF_CHR_MEMCPY are also
+ * available through ioctl(2), whose argument then points directly to the
+ * command's structure.  Unknown commands fail with ENOTTY, non-zero
+ * reserved fields with EINVAL.
  */
 #ifndef _UAPI_LINUX_KMBUF_CHR_H
 #define _UAPI_LINUX_KMBUF_CHR_H
 
+#include <linux/ioctl.h>
 #include <linux/types.h>
 
-/* Byte @off of the generator stream. */
+#define KMBUF_CHR_MAGIC		0xB9
+
+/* Largest record, in bytes; a longer write(2) fails with EMSGSIZE. */
+#define KMBUF_CHR_MAX_RECORD	65536
+/* Records the device queue holds before writers block (or get EAGAIN). */
+#define KMBUF_CHR_QUEUE_LEN	256
+
+/**
+ * struct kmbuf_chr_cmd - payload of every kmbuf_chr uring_cmd
+ * @addr: user pointer to the command's argument, or 0 (see each command)
+ * @nr: number of elements at @addr (KMBUF_CHR_RETURN), else 0
+ * @flags: must be 0
+ */
+struct kmbuf_chr_cmd {
+	__u64	addr;
+	__u32	nr;
+	__u32	flags;
+};
+
+/* File modes, struct kmbuf_chr_mode.mode */
+#define KMBUF_CHR_MODE_QUEUE	0
+#define KMBUF_CHR_MODE_GEN	1
+#define KMBUF_CHR_MODE_PATTERN	2
+
+/**
+ * struct kmbuf_chr_mode - argument of KMBUF_CHR_SET_MODE
+ * @mode: KMBUF_CHR_MODE_*
+ * @rec_size: KMBUF_CHR_MODE_GEN: bytes per record, a multiple of 8 from
+ *	16 to KMBUF_CHR_MAX_RECORD; otherwise must be 0
+ * @start_seq: KMBUF_CHR_MODE_GEN: sequence number of the next record;
+ *	otherwise must be 0
+ */
+struct kmbuf_chr_mode {
+	__u32	mode;
+	__u32	rec_size;
+	__u64	start_seq;
+};
+
+/**
+ * struct kmbuf_chr_bind - argument of KMBUF_CHR_BIND
+ * @region_id: id of a memory region registered on the io_uring instance
+ *	the command is submitted on
+ * @buf_size: size of each buffer, a non-zero multiple of 64
+ * @offset: offset of buffer 0 in the region, a multiple of 64
+ * @nr_bufs: number of buffers, 1 to 65536
+ * @flags: must be 0
+ * @resv: must be 0
+ */
+struct kmbuf_chr_bind {
+	__u32	region_id;
+	__u32	buf_size;
+	__u64	offset;
+	__u32	nr_bufs;
+	__u32	flags;
+	__u64	resv[2];
+};
+
+/**
+ * struct kmbuf_chr_memcpy - argument of KMBUF_CHR_MEMCPY
+ * @rec_size: bytes per copy, 1 to KMBUF_CHR_MAX_RECORD
+ * @resv: must be 0
+ * @count: number of copies, 1 to 2^24
+ * @ns: out: nanoseconds the copies took
+ */
+struct kmbuf_chr_memcpy {
+	__u32	rec_size;
+	__u32	resv;
+	__u64	count;
+	__u64	ns;
+};
+
+/*
+ * KMBUF_CHR_SET_MODE: uring_cmd (addr points to struct kmbuf_chr_mode) or
+ * ioctl.  Res 0.  EINVAL: bad mode, size or reserved field; EBUSY: a
+ * KMBUF_CHR_RECV is pending on the file.
+ */
+#define KMBUF_CHR_SET_MODE	_IOW(KMBUF_CHR_MAGIC, 0, struct kmbuf_chr_mode)
+/*
+ * KMBUF_CHR_BIND: uring_cmd only (addr points to struct kmbuf_chr_bind).
+ * Builds a kmbuf ring on the region and binds it to the open file.  Res 0.
+ * EBUSY: the file already has a ring; ENOENT: no such region; EINVAL: bad
+ * sizes, alignment, count, range or reserved field; EOVERFLOW: range
+ * overflows; EFAULT; ENOMEM.
+ */
+#define KMBUF_CHR_BIND		_IOW(KMBUF_CHR_MAGIC, 1, struct kmbuf_chr_bind)
+/*
+ * KMBUF_CHR_RECV: uring_cmd only, with IORING_URING_CMD_MULTISHOT set in
+ * sqe->uring_cmd_flags; addr, nr and flags must be 0.  Each record is
+ * copied into one free buffer of the bound ring and reported by a CQE with
+ * res = record length and flags = IORING_CQE_F_BUFFER | bid <<
+ * IORING_CQE_BUFFER_SHIFT | IORING_CQE_F_MORE.  When no buffer is free,
+ * delivery pauses (records stay queued) until KMBUF_CHR_RETURN gives one
+ * back.  The final CQE has no IORING_CQE_F_MORE: res < 0 is the error
+ * that ended the command (ECANCELED: UNBIND, ring exit or cancel;
+ * EMSGSIZE: a record is larger than a buffer), res >= 0 with
+ * IORING_CQE_F_BUFFER is one more record (the CQ ring was full).
+ * Re-arm after the final CQE.  Errors at submission: ENXIO: no ring
+ * bound; EBUSY: a KMBUF_CHR_RECV is already pending on the file; EINVAL:
+ * IORING_URING_CMD_MULTISHOT missing or non-zero payload.
+ */
+#define KMBUF_CHR_RECV		_IO(KMBUF_CHR_MAGIC, 2)
+/*
+ * KMBUF_CHR_RETURN: uring_cmd only; addr points to nr __u32 buffer ids
+ * (1 <= nr <= the ring's buffer count) that userspace got from CQEs and is
+ * done with.  All or nothing.  Res nr.  ENXIO: no ring bound; EINVAL: nr
+ * out of range, a bid out of range, flags non-zero; EALREADY: a bid is
+ * not held by userspace (returned twice, never delivered, or repeated in
+ * the batch); EFAULT.
+ */
+#define KMBUF_CHR_RETURN	_IO(KMBUF_CHR_MAGIC, 3)
+/*
+ * KMBUF_CHR_UNBIND: uring_cmd only; payload must be 0.  Ends a pending
+ * KMBUF_CHR_RECV with ECANCELED and releases the ring.  Res 0.  ENXIO: no
+ * ring bound.
+ */
+#define KMBUF_CHR_UNBIND	_IO(KMBUF_CHR_MAGIC, 4)
+/*
+ * KMBUF_CHR_MEMCPY: ioctl only.  memcpy()s rec_size bytes count times
+ * between two kernel buffers and reports the time taken: the in-kernel
+ * copy ceiling benchmarks compare the delivery paths with.  EINVAL: bad
+ * size, count or reserved field; EINTR: a signal is pending.
+ */
+#define KMBUF_CHR_MEMCPY	_IOWR(KMBUF_CHR_MAGIC, 5, struct kmbuf_chr_memcpy)
+
+/* Byte @off of the KMBUF_CHR_MODE_PATTERN stream. */
 static inline __u8 kmbuf_chr_pattern_byte(__u64 off)
 {
 	return (__u8)((off >> 3) >> (8 * (off & 7)));
+}
+
+/*
+ * KMBUF_CHR_MODE_GEN records: 64-bit little-endian words.  Word 0 holds
+ * the sequence number, the last word its complement, and word i in between
+ * holds KMBUF_CHR_GEN_FILL * i, so a reader detects lost, duplicated,
+ * reordered, truncated and stale records.
+ */
+#define KMBUF_CHR_GEN_FILL	0x9e3779b97f4a7c15ULL
+
+/* Expected word @i of a @rec_size byte generator record @seq. */
+static inline __u64 kmbuf_chr_gen_word(__u64 seq, __u32 rec_size, __u32 i)
+{
+	if (i == 0)
+		return seq;
+	if (i == rec_size / 8 - 1)
+		return ~seq;
+	return KMBUF_CHR_GEN_FILL * i;
 }
 
 #endif /* _UAPI_LINUX_KMBUF_CHR_H */

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kmbuf_chr baseline paths: read(2) and io_uring READ with a provided-buffer
- * ring must deliver the generator stream intact, whatever the read size.
+ * kmbuf_chr baseline paths in pattern mode: read(2) and io_uring READ with a
+ * provided-buffer ring must deliver the byte stream intact, whatever the read
+ * size.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <linux/io_uring.h>	/* the tree's uapi, before liburing's copy */
@@ -29,11 +31,20 @@ static long pattern_mismatch(const unsigned char *buf, size_t len, __u64 pos)
 	return -1;
 }
 
+/* A file reading the pattern byte stream (the device defaults to records). */
 static int open_dev(void)
 {
+	struct kmbuf_chr_mode m = { .mode = KMBUF_CHR_MODE_PATTERN };
+	int fd;
+
 	if (access(DEV, F_OK))
 		system("modprobe kmbuf_chr");
-	return open(DEV, O_RDONLY);
+	fd = open(DEV, O_RDONLY);
+	if (fd >= 0 && ioctl(fd, KMBUF_CHR_SET_MODE, &m)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 FIXTURE(chr) {
