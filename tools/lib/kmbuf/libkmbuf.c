@@ -131,3 +131,15 @@ int kmbuf_region_wait(int ring_fd, unsigned int min_complete, size_t offset)
 				    (const void *)offset,
 				    sizeof(struct io_uring_reg_wait));
 }
+
+void kmbuf_prep_uring_cmd(struct io_uring_sqe *sqe, int fd, __u32 cmd_op,
+			  __u32 cmd_flags, const void *cmd, size_t len)
+{
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = cmd_op;
+	sqe->uring_cmd_flags = cmd_flags;
+	if (len)
+		memcpy(sqe->cmd, cmd, len);
+}

@@ -89,4 +89,20 @@ int kmbuf_region_register_user(int ring_fd, __u32 id, void *addr,
  */
 int kmbuf_region_wait(int ring_fd, unsigned int min_complete, size_t offset);
 
+/*
+ * Turn @sqe into IORING_OP_URING_CMD @cmd_op on @fd with uring_cmd flags
+ * @cmd_flags (e.g. IORING_URING_CMD_MULTISHOT) and the @len byte payload
+ * @cmd copied to sqe->cmd: at most 16 bytes, or 80 on an
+ * IORING_SETUP_SQE128 ring (the caller knows which).  user_data is 0.
+ * liburing 2.3 has no io_uring_prep_uring_cmd().
+ */
+void kmbuf_prep_uring_cmd(struct io_uring_sqe *sqe, int fd, __u32 cmd_op,
+			  __u32 cmd_flags, const void *cmd, size_t len);
+
+/* Buffer id of a CQE that has IORING_CQE_F_BUFFER set. */
+static inline unsigned int kmbuf_cqe_bid(const struct io_uring_cqe *cqe)
+{
+	return cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+}
+
 #endif /* LIBKMBUF_H */
