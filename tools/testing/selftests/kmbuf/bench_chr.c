@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bench_chr: read the kmbuf_chr generator stream at 512 B, 4 KiB and
+ * 64 KiB per record through
+ *   (a) read(2) into a user buffer,
+ *   (b) io_uring READ with IOSQE_BUFFER_SELECT from a user pbuf ring,
+ *   (c) a kmbuf multishot RECV with batched RETURNs,
+ * touching each record the same way (its sequence number is checked), and
+ * compare with an in-kernel memcpy() of the same bytes (KMBUF_CHR_MEMCPY).
+ *
+ * Usage: bench_chr [seconds per case, default 2]
+ * Exit status 1 if a record is wrong or a path fails, else 0: the targets
+ * (kmbuf >= 2x read(2), >= 1.3x pbuf) are reported, not enforced.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "chr_util.h"
+
+#define NR_BUFS		64
+#define QD		32
+#define REGION_ID	1
+#define BGID		5
+#define UD_RECV		1
+#define UD_RET		2
+
+static double secs = 2.0;
+static unsigned long bad;
+
+struct result {
+	double ops, mbs;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The one way every path touches a record: its sequence number. */
+static inline void touch(const void *buf, int len, __u32 size, __u64 *seq)
+{
+	if (len != (int)size || *(const __u64 *)buf != *seq)
+		bad++;
+	*seq = *(const __u64 *)buf + 1;
+}
+
+static int gen_fd(__u32 size)
+{
+	int fd = chr_open(O_RDWR);
+
+	if (fd < 0 || chr_set_mode(fd, KMBUF_CHR_MODE_GEN, size, 0)) {
+		perror("kmbuf_chr generator");
+		exit(1);
+	}
+	return fd;
+}
+
+static struct result finish(unsigned long ops, double t0, __u32 size)
+{
+	double dt = now() - t0;
+
+	return (struct result){ ops / dt, ops * (double)size / dt / 1e6 };
+}
+
+static struct result bench_read(__u32 size)
+{
+	void *buf = malloc(size);
+	int fd = gen_fd(size);
+	unsigned long ops = 0;
+	__u64 seq = 0;
+	double t0 = now(), end = t0 + secs;
+
+	do {
+		for (int i = 0; i < 64; i++, ops++)
+			touch(buf, read(fd, buf, size), size, &seq);
+	} while (now() < end);
+	close(fd);
+	free(buf);
+	return finish(ops, t0, size);
+}
+
+static struct result bench_pbuf(__u32 size)
+{
+	struct io_uring_buf_reg reg = { };
+	struct io_uring_buf_ring *br;
+	struct io_uring ring;
+	unsigned long ops = 0;
+	int fd = gen_fd(size);
+	char *bufs;
+	__u64 seq = 0;
+	double t0, end;
+	int i;
+
+	if (io_uring_queue_init(QD * 2, &ring, 0) ||
+	    posix_memalign((void **)&br, 4096, NR_BUFS * sizeof(*br->bufs)) ||
+	    posix_memalign((void **)&bufs, 4096, (size_t)NR_BUFS * size)) {
+		fprintf(stderr, "pbuf setup failed\n");
+		exit(1);
+	}
+	io_uring_buf_ring_init(br);
+	reg.ring_addr = (unsigned long)br;
+	reg.ring_entries = NR_BUFS;
+	reg.bgid = BGID;
+	if (io_uring_register_buf_ring(&ring, &reg, 0)) {
+		fprintf(stderr, "pbuf ring registration failed\n");
+		exit(1);
+	}
+	for (i = 0; i < NR_BUFS; i++)
+		io_uring_buf_ring_add(br, bufs + (size_t)i * size, size, i,
+				      io_uring_buf_ring_mask(NR_BUFS), i);
+	io_uring_buf_ring_advance(br, NR_BUFS);
+
+	t0 = now();
+	end = t0 + secs;
+	do {
+		struct io_uring_cqe *cqe;
+		unsigned int head, seen = 0;
+
+		for (i = 0; i < QD; i++) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+			io_uring_prep_read(sqe, fd, NULL, size, -1);
+			sqe->flags |= IOSQE_BUFFER_SELECT;
+			sqe->buf_group = BGID;
+		}
+		io_uring_submit_and_wait(&ring, QD);
+		io_uring_for_each_cqe(&ring, head, cqe) {
+			unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+			char *b = bufs + (size_t)bid * size;
+
+			if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER)) {
+				fprintf(stderr, "pbuf READ: %d\n", cqe->res);
+				exit(1);
+			}
+			touch(b, cqe->res, size, &seq);
+			io_uring_buf_ring_add(br, b, size, bid,
+					      io_uring_buf_ring_mask(NR_BUFS),
+					      seen);
+			seen++;
+		}
+		io_uring_buf_ring_advance(br, seen);
+		io_uring_cq_advance(&ring, seen);
+		ops += seen;
+	} while (now() < end);
+	io_uring_queue_exit(&ring);
+	close(fd);
+	free(bufs);
+	free(br);
+	return finish(ops, t0, size);
+}
+
+static struct result bench_kmbuf(__u32 size)
+{
+	__u32 bids[2][NR_BUFS];
+	unsigned int batch = 0, nb;
+	struct kmbuf_region reg;
+	unsigned long ops = 0;
+	int fd = gen_fd(size);
+	struct rx rx;
+	__u64 seq = 0;
+	double t0, end;
+
+	if (rx_init(&rx, 64, 256) ||
+	    kmbuf_region_create(rx.ring.ring_fd, REGION_ID,
+				(size_t)NR_BUFS * size, IORING_MEM_REGION_RDONLY,
+				0, &reg) ||
+	    chr_bind(&rx, fd, REGION_ID, 0, size, NR_BUFS)) {
+		fprintf(stderr, "kmbuf setup failed\n");
+		exit(1);
+	}
+	rx_queue_cmd(&rx, fd, KMBUF_CHR_RECV, IORING_URING_CMD_MULTISHOT,
+		     0, 0, 0, UD_RECV);
+
+	t0 = now();
+	end = t0 + secs;
+	do {
+		struct io_uring_cqe *cqe;
+		unsigned int head, seen = 0;
+
+		/* sends the queued RETURN (or RECV) and waits for records */
+		io_uring_submit_and_wait(&rx.ring, 1);
+		nb = 0;
+		io_uring_for_each_cqe(&rx.ring, head, cqe) {
+			unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+			seen++;
+			if (cqe->user_data == UD_RET) {
+				if (cqe->res < 0)
+					bad++;
+				continue;
+			}
+			if (cqe->res < 0) {
+				fprintf(stderr, "RECV: %d\n", cqe->res);
+				exit(1);
+			}
+			touch((char *)reg.addr + (size_t)bid * size, cqe->res,
+			      size, &seq);
+			bids[batch][nb++] = bid;
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				rx_queue_cmd(&rx, fd, KMBUF_CHR_RECV,
+					     IORING_URING_CMD_MULTISHOT, 0, 0,
+					     0, UD_RECV);
+		}
+		io_uring_cq_advance(&rx.ring, seen);
+		if (nb) {
+			rx_queue_cmd(&rx, fd, KMBUF_CHR_RETURN, 0,
+				     (uintptr_t)bids[batch], nb, 0, UD_RET);
+			batch ^= 1;
+			ops += nb;
+		}
+	} while (now() < end);
+	io_uring_submit(&rx.ring);
+	kmbuf_region_unmap(&reg);
+	rx_exit(&rx);		/* cancels the RECV */
+	close(fd);
+	return finish(ops, t0, size);
+}
+
+static struct result bench_memcpy(__u32 size, double ops)
+{
+	struct kmbuf_chr_memcpy mc = { .rec_size = size };
+	int fd = gen_fd(size);
+
+	mc.count = ops * secs;
+	if (mc.count < 1000)
+		mc.count = 1000;
+	if (ioctl(fd, KMBUF_CHR_MEMCPY, &mc)) {
+		perror("KMBUF_CHR_MEMCPY");
+		exit(1);
+	}
+	close(fd);
+	return (struct result){ mc.count * 1e9 / mc.ns,
+				mc.count * (double)size * 1e3 / mc.ns };
+}
+
+static void row(__u32 size, const char *path, struct result r, double base)
+{
+	printf("%8u  %-22s %12.0f %10.1f %8.2fx\n", size, path, r.ops, r.mbs,
+	       r.ops / base);
+}
+
+int main(int argc, char **argv)
+{
+	static const __u32 sizes[] = { 512, 4096, 65536 };
+	int fails = 0;
+	unsigned int i;
+
+	if (argc > 1)
+		secs = atof(argv[1]);
+	chr_drain_queue();
+	printf("kmbuf_chr generator stream, %.1f s per case; every record's sequence number checked\n",
+	       secs);
+	printf("%8s  %-22s %12s %10s %9s\n", "record", "path", "ops/s", "MB/s",
+	       "vs read");
+	for (i = 0; i < 3; i++) {
+		struct result a = bench_read(sizes[i]);
+		struct result b = bench_pbuf(sizes[i]);
+		struct result c = bench_kmbuf(sizes[i]);
+		struct result m = bench_memcpy(sizes[i], c.ops);
+
+		row(sizes[i], "(a) read(2)", a, a.ops);
+		row(sizes[i], "(b) io_uring READ pbuf", b, a.ops);
+		row(sizes[i], "(c) kmbuf multishot", c, a.ops);
+		row(sizes[i], "in-kernel memcpy", m, a.ops);
+		if (sizes[i] <= 4096)
+			printf("%8s  target kmbuf >= 2x read(2): %s, >= 1.3x pbuf: %s (%.2fx)\n",
+			       "", c.ops >= 2 * a.ops ? "met" : "NOT met",
+			       c.ops >= 1.3 * b.ops ? "met" : "NOT met",
+			       c.ops / b.ops);
+	}
+	if (bad) {
+		printf("%lu records had the wrong sequence number or size\n",
+		       bad);
+		fails = 1;
+	}
+	return fails;
+}

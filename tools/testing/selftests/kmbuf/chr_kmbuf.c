@@ -1,0 +1,780 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kmbuf_chr delivery through a kernel-managed buffer ring: BIND, multishot
+ * RECV, RETURN, UNBIND; backpressure, record boundaries, bad arguments,
+ * cancellation, two readers, fork, module unload, scribbling userspace.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "chr_util.h"
+#include "../kselftest_harness.h"
+
+#define REGION_ID	1
+#define REGION_SIZE	(1U << 20)
+#define UD_RECV		0x100
+#define UD_RECV2	0x200
+#define UD_READ		0x300
+
+struct recv_state {
+	__u64	next_seq;	/* generator: expected sequence number */
+	__u64	records;
+	__u64	bytes;
+	__u64	rearms;
+	__u64	cqes_final_data;
+};
+
+FIXTURE(kchr) {
+	struct rx rx;
+	struct kmbuf_region reg;
+	int fd;
+};
+
+FIXTURE_SETUP(kchr)
+{
+	int ret;
+
+	self->fd = chr_open(O_RDWR);
+	if (self->fd < 0)
+		SKIP(return, CHR_DEV " not available (CONFIG_KMBUF_CHR)");
+	chr_drain_queue();
+	ASSERT_EQ(0, rx_init(&self->rx, 64, 4096));
+	ret = kmbuf_region_create(self->rx.ring.ring_fd, REGION_ID, REGION_SIZE,
+				  0, 0, &self->reg);
+	if (ret == -EINVAL || ret == -EOPNOTSUPP)
+		SKIP(return, "no kmbuf memory regions");
+	ASSERT_EQ(0, ret);
+}
+
+FIXTURE_TEARDOWN(kchr)
+{
+	if (self->fd < 0)
+		return;
+	if (self->rx.log) {
+		kmbuf_region_unmap(&self->reg);
+		rx_exit(&self->rx);
+	}
+	close(self->fd);
+}
+
+static void *buf_addr(struct kmbuf_region *reg, __u64 off, __u32 size,
+		      unsigned int bid)
+{
+	return (char *)reg->addr + off + (size_t)bid * size;
+}
+
+/* Value of "name:\t<n>" in the fdinfo of @fd, or -1. */
+static long long fdinfo_val(int fd, const char *name)
+{
+	char path[64], line[128];
+	long long val = -1;
+	size_t len = strlen(name);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, len) && line[len] == ':')
+			val = strtoll(line + len + 1, NULL, 10);
+	fclose(f);
+	return val;
+}
+
+/*
+ * Receive @n generator records of @rec_size from the armed RECV (user_data
+ * UD_RECV) into buffers of @buf_size at @off, checking each, returning
+ * them in batches of up to @batch; re-arm after a final CQE that carries
+ * data.  Returns 0 or a description of the failure.
+ */
+static const char *recv_gen(struct rx *rx, int fd, struct kmbuf_region *reg,
+			    __u64 off, __u32 buf_size, __u32 nr_bufs,
+			    __u32 rec_size, __u64 n, unsigned int batch,
+			    struct recv_state *st)
+{
+	__u32 *bids = calloc(nr_bufs, sizeof(*bids));
+	char *held = calloc(nr_bufs, 1);
+	const char *err = NULL;
+	unsigned int nb = 0;
+	struct rx_cqe c;
+	__u32 bid;
+
+	while (!err && st->records < n) {
+		if (rx_next(rx, &c)) {
+			err = "timed out waiting for a CQE";
+			break;
+		}
+		if (c.ud != UD_RECV) {
+			err = "unexpected CQE";
+			break;
+		}
+		if (c.res < 0) {
+			err = "RECV ended with an error";
+			break;
+		}
+		if (!(c.flags & IORING_CQE_F_BUFFER)) {
+			err = "CQE without a buffer";
+			break;
+		}
+		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+		if (bid >= nr_bufs || held[bid]) {
+			err = "bad or duplicate buffer id";
+			break;
+		}
+		if (gen_mismatch(buf_addr(reg, off, buf_size, bid), c.res,
+				 rec_size, st->next_seq) != -1) {
+			err = "record corrupt, lost or out of order";
+			break;
+		}
+		st->next_seq++;
+		st->records++;
+		st->bytes += c.res;
+		held[bid] = 1;
+		bids[nb++] = bid;
+		if (!(c.flags & IORING_CQE_F_MORE)) {
+			st->cqes_final_data++;
+			st->rearms++;
+			if (chr_recv(rx, fd, UD_RECV))
+				err = "re-arm failed";
+		}
+		if (nb >= batch || st->records == n) {
+			if (chr_return(rx, fd, bids, nb) != (int)nb)
+				err = "RETURN failed";
+			while (nb)
+				held[bids[--nb]] = 0;
+		}
+	}
+	free(bids);
+	free(held);
+	return err;
+}
+
+/* Data integrity over millions of bytes through a 4-buffer ring. */
+TEST_F_TIMEOUT(kchr, gen_integrity_small_ring, 300)
+{
+	struct recv_state st = { };
+	const char *err;
+
+	ASSERT_EQ(0, chr_set_mode(self->fd, KMBUF_CHR_MODE_GEN, 1024, 0));
+	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, 1024, 4));
+	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	err = recv_gen(&self->rx, self->fd, &self->reg, 0, 1024, 4, 1024,
+		       4096, 3, &st);
+	ASSERT_EQ(NULL, err) TH_LOG("%s at record %llu", err,
+				    (unsigned long long)st.records);
+	EXPECT_EQ(4096ULL * 1024, st.bytes);
+	/* the ring ran dry again and again: that is the backpressure */
+	EXPECT_LT(100, fdinfo_val(self->fd, "kmbuf_exhausted"));
+	EXPECT_EQ(4, fdinfo_val(self->fd, "kmbuf_bufs"));
+	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_chr_recv"));
+
+	/* UNBIND ends the RECV with -ECANCELED and no F_MORE */
+	ASSERT_EQ(0, chr_unbind(&self->rx, self->fd));
+	for (;;) {
+		struct rx_cqe c;
+
+		ASSERT_EQ(0, rx_next(&self->rx, &c));
+		ASSERT_EQ(UD_RECV, c.ud);
+		if (c.flags & IORING_CQE_F_MORE)
+			continue;	/* records delivered before the end */
+		if (c.res >= 0)
+			continue;
+		EXPECT_EQ(-ECANCELED, c.res);
+		EXPECT_EQ(0, c.flags & IORING_CQE_F_BUFFER);
+		break;
+	}
+	EXPECT_EQ(-1, fdinfo_val(self->fd, "kmbuf_bufs"));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_chr_recv"));
+}
+
+/* A record bigger than the buffers ends the RECV with -EMSGSIZE. */
+TEST_F(kchr, gen_record_too_big)
+{
+	struct rx_cqe c;
+
+	ASSERT_EQ(0, chr_set_mode(self->fd, KMBUF_CHR_MODE_GEN, 2048, 0));
+	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, 1024, 4));
+	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	EXPECT_EQ(-EMSGSIZE, c.res);
+	EXPECT_EQ(0, c.flags & (IORING_CQE_F_MORE | IORING_CQE_F_BUFFER));
+	EXPECT_EQ(4, fdinfo_val(self->fd, "kmbuf_free"));
+}
+
+/* Write one queue record: a header (seq, len) and a payload from both. */
+static int write_rec(int fd, unsigned int seq, unsigned int len)
+{
+	unsigned char buf[8192];
+	unsigned int i;
+
+	memcpy(buf, &seq, 4);
+	memcpy(buf + 4, &len, 4);
+	for (i = 8; i < len; i++)
+		buf[i] = (unsigned char)(seq * 31 + i);
+	return write(fd, buf, len);
+}
+
+/* Check a queue record; returns its seq or -1. */
+static long check_rec(const unsigned char *buf, int len)
+{
+	unsigned int seq, rlen;
+	int i;
+
+	if (len < 8)
+		return -1;
+	memcpy(&seq, buf, 4);
+	memcpy(&rlen, buf + 4, 4);
+	if (rlen != (unsigned int)len)
+		return -1;
+	for (i = 8; i < len; i++)
+		if (buf[i] != (unsigned char)(seq * 31 + i))
+			return -1;
+	return seq;
+}
+
+static unsigned int rec_len(unsigned int seq)
+{
+	return 8 + (seq * 2654435761U) % 4089;	/* 8 .. 4096 */
+}
+
+/*
+ * Write @n queue records through @wfd while receiving them on the RECVs
+ * of @nfiles files (user_data UD_RECV + file index, buffers at file * @span
+ * in the region) in one thread.  seen[] counts deliveries per seq.
+ */
+static const char *queue_pump(struct rx *rx, int wfd, const int *fds,
+			      int nfiles, struct kmbuf_region *reg,
+			      __u32 nr_bufs, __u64 span, unsigned int n,
+			      unsigned char *seen, unsigned int *per_file)
+{
+	long last[2] = { -1, -1 };
+	unsigned int written = 0, got = 0;
+	struct rx_cqe c;
+	long seq;
+	__u32 bid;
+	int f;
+
+	while (got < n) {
+		while (written < n) {
+			int ret = write_rec(wfd, written, rec_len(written));
+
+			if (ret < 0 && errno == EAGAIN)
+				break;
+			if (ret != (int)rec_len(written))
+				return "write failed";
+			written++;
+		}
+		if (rx_next(rx, &c))
+			return "timed out waiting for a record";
+		f = c.ud - UD_RECV;
+		if (f < 0 || f >= nfiles)
+			return "unexpected CQE";
+		if (c.res < 0 || !(c.flags & IORING_CQE_F_BUFFER))
+			return "RECV ended";
+		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+		if (bid >= nr_bufs)
+			return "bid out of range";
+		seq = check_rec(buf_addr(reg, f * span, 4096, bid), c.res);
+		if (seq < 0 || seq >= n)
+			return "record corrupt or cut";
+		if (seen[seq]++)
+			return "record delivered twice";
+		if (seq <= last[f])
+			return "records out of order";
+		last[f] = seq;
+		per_file[f]++;
+		got++;
+		if (chr_return(rx, fds[f], &bid, 1) != 1)
+			return "RETURN failed";
+		if (!(c.flags & IORING_CQE_F_MORE) &&
+		    chr_recv(rx, fds[f], c.ud))
+			return "re-arm failed";
+	}
+	return NULL;
+}
+
+/* Queue records of every length arrive intact, once, in order. */
+TEST_F_TIMEOUT(kchr, queue_records_small_ring, 300)
+{
+	unsigned int n = 3000, per_file[2] = { };
+	unsigned char *seen = calloc(n, 1);
+	int wfd = chr_open(O_WRONLY | O_NONBLOCK);
+	const char *err;
+	unsigned int i;
+
+	ASSERT_LE(0, wfd);
+	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, 4096, 2));
+	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	err = queue_pump(&self->rx, wfd, &self->fd, 1, &self->reg, 2, 0, n,
+			 seen, per_file);
+	ASSERT_EQ(NULL, err) TH_LOG("%s", err);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(1, seen[i]);
+	EXPECT_LT(0, fdinfo_val(self->fd, "kmbuf_exhausted"));
+	EXPECT_EQ(2, fdinfo_val(self->fd, "kmbuf_free"));
+	close(wfd);
+	free(seen);
+}
+
+/* Two files share the record stream: each record exactly once overall. */
+TEST_F_TIMEOUT(kchr, two_readers, 300)
+{
+	unsigned int n = 2000, per_file[2] = { };
+	unsigned char *seen = calloc(n, 1);
+	int wfd = chr_open(O_WRONLY | O_NONBLOCK);
+	int fds[2] = { self->fd, chr_open(O_RDWR) };
+	const char *err;
+	unsigned int i;
+
+	ASSERT_LE(0, wfd);
+	ASSERT_LE(0, fds[1]);
+	ASSERT_EQ(0, chr_bind(&self->rx, fds[0], REGION_ID, 0, 4096, 4));
+	ASSERT_EQ(0, chr_bind(&self->rx, fds[1], REGION_ID, 65536, 4096, 4));
+	ASSERT_EQ(0, chr_recv(&self->rx, fds[0], UD_RECV));
+	ASSERT_EQ(0, chr_recv(&self->rx, fds[1], UD_RECV + 1));
+	err = queue_pump(&self->rx, wfd, fds, 2, &self->reg, 4, 65536, n,
+			 seen, per_file);
+	ASSERT_EQ(NULL, err) TH_LOG("%s", err);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(1, seen[i]);
+	EXPECT_EQ(n, per_file[0] + per_file[1]);
+	TH_LOG("file 0 got %u records, file 1 got %u", per_file[0],
+	       per_file[1]);
+	close(fds[1]);	/* its RECV keeps it open until the ring exits */
+	close(wfd);
+	free(seen);
+}
+
+/* read(2) and io_uring READ return one queue record per call. */
+TEST_F(kchr, record_boundaries)
+{
+	struct io_uring_buf_reg breg = { };
+	struct io_uring_buf_ring *br;
+	unsigned char buf[8192], *pbufs;
+	int wfd = chr_open(O_WRONLY | O_NONBLOCK);
+	int rfd = chr_open(O_RDONLY | O_NONBLOCK);
+	struct rx_cqe c;
+	unsigned int i;
+
+	ASSERT_LE(0, wfd);
+	ASSERT_LE(0, rfd);
+	/* a zero-length write is no record; an oversized one is refused */
+	EXPECT_EQ(0, write(wfd, buf, 0));
+	EXPECT_EQ(-1, write(wfd, malloc(KMBUF_CHR_MAX_RECORD + 1),
+			    KMBUF_CHR_MAX_RECORD + 1));
+	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_EQ(-1, read(rfd, buf, sizeof(buf)));
+	EXPECT_EQ(EAGAIN, errno);
+
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ((int)rec_len(i), write_rec(wfd, i, rec_len(i)));
+	/* too small a buffer: EMSGSIZE, the record stays first */
+	EXPECT_EQ(-1, read(rfd, buf, rec_len(0) - 1));
+	EXPECT_EQ(EMSGSIZE, errno);
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ((int)rec_len(i), read(rfd, buf, sizeof(buf)));
+		ASSERT_EQ(i, check_rec(buf, rec_len(i)));
+	}
+
+	/* the other four through READ with a user provided-buffer ring */
+	ASSERT_EQ(0, posix_memalign((void **)&br, 4096,
+				    8 * sizeof(struct io_uring_buf)));
+	pbufs = malloc(8 * 8192);
+	io_uring_buf_ring_init(br);
+	breg.ring_addr = (unsigned long)br;
+	breg.ring_entries = 8;
+	breg.bgid = 3;
+	ASSERT_EQ(0, io_uring_register_buf_ring(&self->rx.ring, &breg, 0));
+	for (i = 0; i < 8; i++)
+		io_uring_buf_ring_add(br, pbufs + i * 8192, 8192, i,
+				      io_uring_buf_ring_mask(8), i);
+	io_uring_buf_ring_advance(br, 8);
+	for (i = 4; i < 8; i++) {
+		struct io_uring_sqe *sqe = rx_sqe(&self->rx);
+
+		io_uring_prep_read(sqe, rfd, NULL, 8192, -1);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = 3;
+		sqe->user_data = UD_READ;
+		io_uring_submit(&self->rx.ring);
+		ASSERT_EQ(0, rx_next(&self->rx, &c));
+		ASSERT_EQ((int)rec_len(i), c.res);
+		ASSERT_TRUE(c.flags & IORING_CQE_F_BUFFER);
+		ASSERT_EQ(i, check_rec(pbufs + (c.flags >> 16) * 8192, c.res));
+	}
+	EXPECT_EQ(0, io_uring_unregister_buf_ring(&self->rx.ring, 3));
+
+	/* the queue holds KMBUF_CHR_QUEUE_LEN records, then EAGAIN */
+	for (i = 0; i < KMBUF_CHR_QUEUE_LEN; i++)
+		ASSERT_EQ(8, write_rec(wfd, i, 8));
+	EXPECT_EQ(-1, write_rec(wfd, i, 8));
+	EXPECT_EQ(EAGAIN, errno);
+	chr_drain_queue();
+	close(wfd);
+	close(rfd);
+	free(pbufs);
+	free(br);
+}
+
+/* A generic buffer-select READ can't reach a kmbuf ring, whatever bgid. */
+TEST_F(kchr, bufselect_never_kmbuf)
+{
+	static const unsigned int bgids[] = { 0, REGION_ID, 65535 };
+	int wfd = chr_open(O_WRONLY | O_NONBLOCK);
+	struct rx_cqe c;
+	unsigned int i;
+
+	ASSERT_LE(0, wfd);
+	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, 4096, 16));
+	ASSERT_EQ(8, write_rec(wfd, 0, 8));
+	for (i = 0; i < ARRAY_SIZE(bgids); i++) {
+		struct io_uring_sqe *sqe = rx_sqe(&self->rx);
+
+		io_uring_prep_read(sqe, self->fd, NULL, 4096, -1);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = bgids[i];
+		sqe->user_data = UD_READ;
+		io_uring_submit(&self->rx.ring);
+		ASSERT_EQ(0, rx_next(&self->rx, &c));
+		EXPECT_EQ(-ENOBUFS, c.res);
+		EXPECT_EQ(0, c.flags & IORING_CQE_F_BUFFER);
+	}
+	EXPECT_EQ(16, fdinfo_val(self->fd, "kmbuf_free"));
+	chr_drain_queue();
+	close(wfd);
+}
+
+/* Every bad argument fails with its documented errno. */
+TEST_F(kchr, bad_arguments)
+{
+	struct kmbuf_chr_bind b = { .region_id = REGION_ID, .buf_size = 4096,
+				    .nr_bufs = 4 };
+	struct kmbuf_chr_memcpy mc = { };
+	int wfd = chr_open(O_WRONLY | O_NONBLOCK);
+	struct rx *rx = &self->rx;
+	int fd = self->fd;
+	__u32 bids[8] = { };
+	struct rx_cqe c;
+
+	ASSERT_LE(0, wfd);
+	/* nothing bound yet */
+	EXPECT_EQ(-ENXIO, rx_cmd_flags(rx, fd, KMBUF_CHR_RECV,
+				       IORING_URING_CMD_MULTISHOT, 0, 0, 0));
+	bids[0] = 0;
+	EXPECT_EQ(-ENXIO, chr_return(rx, fd, bids, 1));
+	EXPECT_EQ(-ENXIO, chr_unbind(rx, fd));
+
+	/* BIND */
+	EXPECT_EQ(-ENOENT, chr_bind(rx, fd, 7, 0, 4096, 4));
+	EXPECT_EQ(-EINVAL, chr_bind(rx, fd, 1U << 30, 0, 4096, 4));
+	EXPECT_EQ(-EINVAL, chr_bind(rx, fd, REGION_ID, 32, 4096, 4));
+	EXPECT_EQ(-EINVAL, chr_bind(rx, fd, REGION_ID, REGION_SIZE, 4096, 1));
+	EXPECT_EQ(-EINVAL, chr_bind(rx, fd, REGION_ID, 0, 4096, 257));
+	EXPECT_EQ(-EINVAL, chr_bind(rx, fd, REGION_ID, 0, 0, 4));
+	EXPECT_EQ(-EINVAL, chr_bind(rx, fd, REGION_ID, 0, 100, 4));
+	EXPECT_EQ(-EINVAL, chr_bind(rx, fd, REGION_ID, 0, 4096, 0));
+	EXPECT_EQ(-EINVAL, chr_bind(rx, fd, REGION_ID, 0, 64, 65537));
+	EXPECT_EQ(-EOVERFLOW, chr_bind(rx, fd, REGION_ID, ~0ULL << 6, 4096, 4));
+	b.flags = 1;
+	EXPECT_EQ(-EINVAL, rx_cmd(rx, fd, KMBUF_CHR_BIND, (uintptr_t)&b, 0, 0));
+	b.flags = 0;
+	b.resv[1] = 1;
+	EXPECT_EQ(-EINVAL, rx_cmd(rx, fd, KMBUF_CHR_BIND, (uintptr_t)&b, 0, 0));
+	b.resv[1] = 0;
+	EXPECT_EQ(-EINVAL, rx_cmd(rx, fd, KMBUF_CHR_BIND, (uintptr_t)&b, 1, 0));
+	EXPECT_EQ(-EINVAL, rx_cmd(rx, fd, KMBUF_CHR_BIND, (uintptr_t)&b, 0, 1));
+	EXPECT_EQ(-EFAULT, rx_cmd(rx, fd, KMBUF_CHR_BIND, 8, 0, 0));
+	EXPECT_EQ(-EINVAL, rx_cmd_flags(rx, fd, KMBUF_CHR_BIND,
+					IORING_URING_CMD_MULTISHOT,
+					(uintptr_t)&b, 0, 0));
+	EXPECT_EQ(-ENOTTY, rx_cmd(rx, fd, _IO(KMBUF_CHR_MAGIC, 0x3f), 0, 0, 0));
+	EXPECT_EQ(-1, fdinfo_val(fd, "kmbuf_bufs"));
+
+	ASSERT_EQ(0, chr_bind(rx, fd, REGION_ID, 0, 4096, 4));
+	EXPECT_EQ(-EBUSY, chr_bind(rx, fd, REGION_ID, 65536, 4096, 4));
+
+	/* RECV */
+	EXPECT_EQ(-EINVAL, rx_cmd(rx, fd, KMBUF_CHR_RECV, 0, 0, 0));
+	EXPECT_EQ(-EINVAL, rx_cmd_flags(rx, fd, KMBUF_CHR_RECV,
+					IORING_URING_CMD_MULTISHOT, 8, 0, 0));
+	EXPECT_EQ(-EINVAL, rx_cmd_flags(rx, fd, KMBUF_CHR_RECV,
+					IORING_URING_CMD_MULTISHOT, 0, 0, 2));
+
+	/* RETURN before any delivery */
+	EXPECT_EQ(-EALREADY, chr_return(rx, fd, bids, 1));
+	bids[0] = 4;
+	EXPECT_EQ(-EINVAL, chr_return(rx, fd, bids, 1));
+	EXPECT_EQ(-EINVAL, chr_return(rx, fd, bids, 0));
+	EXPECT_EQ(-EINVAL, chr_return(rx, fd, bids, 5));
+	EXPECT_EQ(-EINVAL, rx_cmd(rx, fd, KMBUF_CHR_RETURN, (uintptr_t)bids,
+				  1, 1));
+	EXPECT_EQ(-EFAULT, rx_cmd(rx, fd, KMBUF_CHR_RETURN, 8, 1, 0));
+
+	/*
+	 * Get two queue records delivered, then misuse their bids; the queue
+	 * is empty after them, so returned buffers stay free.
+	 */
+	ASSERT_EQ(64, write_rec(wfd, 0, 64));
+	ASSERT_EQ(64, write_rec(wfd, 1, 64));
+	ASSERT_EQ(0, chr_recv(rx, fd, UD_RECV));
+	ASSERT_EQ(-EBUSY, rx_cmd_flags(rx, fd, KMBUF_CHR_RECV,
+				       IORING_URING_CMD_MULTISHOT, 0, 0, 0));
+	EXPECT_EQ(-EBUSY, chr_set_mode(fd, KMBUF_CHR_MODE_QUEUE, 0, 0));
+	ASSERT_EQ(0, rx_next(rx, &c));
+	ASSERT_EQ(64, c.res);
+	bids[0] = c.flags >> IORING_CQE_BUFFER_SHIFT;
+	ASSERT_EQ(0, rx_next(rx, &c));
+	bids[1] = c.flags >> IORING_CQE_BUFFER_SHIFT;
+	bids[2] = bids[0];
+	/* repeated in the batch: all or nothing */
+	EXPECT_EQ(-EALREADY, chr_return(rx, fd, bids, 3));
+	EXPECT_EQ(1, chr_return(rx, fd, bids, 1));
+	/* returned twice */
+	EXPECT_EQ(-EALREADY, chr_return(rx, fd, bids, 2));
+	EXPECT_EQ(1, chr_return(rx, fd, bids + 1, 1));
+
+	/* SET_MODE */
+	EXPECT_EQ(-EINVAL, chr_set_mode(fd, 9, 0, 0));
+	EXPECT_EQ(-EINVAL, chr_set_mode(fd, KMBUF_CHR_MODE_GEN, 12, 0));
+	EXPECT_EQ(-EINVAL, chr_set_mode(fd, KMBUF_CHR_MODE_GEN, 8, 0));
+	EXPECT_EQ(-EINVAL, chr_set_mode(fd, KMBUF_CHR_MODE_GEN, 65544, 0));
+	EXPECT_EQ(-EINVAL, chr_set_mode(fd, KMBUF_CHR_MODE_QUEUE, 64, 0));
+	EXPECT_EQ(-EINVAL, chr_set_mode(fd, KMBUF_CHR_MODE_PATTERN, 0, 1));
+
+	/* MEMCPY and unknown ioctls */
+	EXPECT_EQ(-1, ioctl(fd, KMBUF_CHR_MEMCPY, &mc));
+	EXPECT_EQ(EINVAL, errno);
+	mc.rec_size = 64;
+	mc.count = 1;
+	mc.resv = 1;
+	EXPECT_EQ(-1, ioctl(fd, KMBUF_CHR_MEMCPY, &mc));
+	EXPECT_EQ(EINVAL, errno);
+	mc.resv = 0;
+	EXPECT_EQ(0, ioctl(fd, KMBUF_CHR_MEMCPY, &mc));
+	EXPECT_EQ(-1, ioctl(fd, KMBUF_CHR_BIND, &b));
+	EXPECT_EQ(ENOTTY, errno);
+
+	/* UNBIND: payload must be zero, then the RECV ends */
+	EXPECT_EQ(-EINVAL, rx_cmd(rx, fd, KMBUF_CHR_UNBIND, 0, 1, 0));
+	EXPECT_EQ(0, chr_unbind(rx, fd));
+	do {
+		ASSERT_EQ(0, rx_next(rx, &c));
+	} while (c.flags & IORING_CQE_F_MORE);
+	EXPECT_EQ(-ECANCELED, c.res);
+	EXPECT_EQ(-ENXIO, chr_unbind(rx, fd));
+	/* and the file can be bound again */
+	EXPECT_EQ(0, chr_bind(rx, fd, REGION_ID, 0, 4096, 4));
+	close(wfd);
+}
+
+/* Exiting the ring cancels a pending RECV and releases the file. */
+TEST_F(kchr, cancel_on_ring_exit)
+{
+	int i;
+
+	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, 4096, 4));
+	/* queue mode with an empty queue: the RECV just waits */
+	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_chr_recv"));
+	kmbuf_region_unmap(&self->reg);
+	rx_exit(&self->rx);
+	for (i = 0; i < 100 && fdinfo_val(self->fd, "kmbuf_chr_recv"); i++)
+		usleep(20000);
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_chr_recv"));
+	/* the binding belongs to the file and outlives the ring */
+	EXPECT_EQ(4, fdinfo_val(self->fd, "kmbuf_free"));
+}
+
+/* Same with a generator RECV stalled on buffers userspace holds. */
+TEST_F(kchr, cancel_on_ring_exit_starved)
+{
+	int i;
+
+	ASSERT_EQ(0, chr_set_mode(self->fd, KMBUF_CHR_MODE_GEN, 256, 0));
+	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, 256, 2));
+	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	kmbuf_region_unmap(&self->reg);
+	rx_exit(&self->rx);
+	for (i = 0; i < 100 && fdinfo_val(self->fd, "kmbuf_chr_recv"); i++)
+		usleep(20000);
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_chr_recv"));
+	EXPECT_EQ(2, fdinfo_val(self->fd, "kmbuf_user"));
+}
+
+/*
+ * close(2) does not end a pending RECV: the command holds the file, so
+ * records keep arriving until the ring exits.
+ */
+TEST_F(kchr, close_with_recv_pending)
+{
+	int wfd = chr_open(O_WRONLY | O_NONBLOCK);
+	struct rx_cqe c;
+
+	ASSERT_LE(0, wfd);
+	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, 4096, 4));
+	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	close(self->fd);
+	self->fd = -2;
+	ASSERT_EQ(100, write_rec(wfd, 42, 100));
+	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	EXPECT_EQ(100, c.res);
+	EXPECT_TRUE(c.flags & IORING_CQE_F_MORE);
+	EXPECT_EQ(42, check_rec(buf_addr(&self->reg, 0, 4096, c.flags >> 16),
+				c.res));
+	kmbuf_region_unmap(&self->reg);
+	rx_exit(&self->rx);
+	close(wfd);
+	self->fd = -1;
+}
+
+/* The module can't go while a file is bound; it can once all are gone. */
+TEST_F(kchr, rmmod_while_bound)
+{
+	int ret, err, i;
+
+	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, 4096, 4));
+	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	ret = syscall(__NR_delete_module, "kmbuf_chr", O_NONBLOCK);
+	err = errno;
+	ASSERT_EQ(-1, ret);
+	EXPECT_TRUE(err == EWOULDBLOCK || err == EBUSY) TH_LOG("errno %d", err);
+
+	kmbuf_region_unmap(&self->reg);
+	rx_exit(&self->rx);
+	close(self->fd);
+	self->fd = -1;
+	/* the RECV's file reference goes with the ring, asynchronously */
+	for (i = 0; i < 100; i++) {
+		ret = syscall(__NR_delete_module, "kmbuf_chr", O_NONBLOCK);
+		if (!ret || errno == ENOENT)
+			break;
+		usleep(20000);
+	}
+	EXPECT_EQ(0, ret);
+	EXPECT_EQ(0, system("modprobe kmbuf_chr"));
+}
+
+/*
+ * fork(): the binding, the generator position and the buffers belong to
+ * the open file, so the child shares them; the RECV stays the parent's.
+ */
+TEST_F(kchr, fork_shares_file_state)
+{
+	struct recv_state st = { };
+	const char *err;
+	pid_t pid;
+	int status;
+
+	ASSERT_EQ(0, chr_set_mode(self->fd, KMBUF_CHR_MODE_GEN, 512, 0));
+	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, 512, 8));
+	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	err = recv_gen(&self->rx, self->fd, &self->reg, 0, 512, 8, 512, 100,
+		       4, &st);
+	ASSERT_EQ(NULL, err);
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct rx crx;
+		__u64 w[64];
+
+		/* the file is already bound, whichever ring asks */
+		if (rx_init(&crx, 8, 64) ||
+		    kmbuf_region_create(crx.ring.ring_fd, REGION_ID, 65536, 0,
+					0, &(struct kmbuf_region){ }))
+			_exit(10);
+		if (chr_bind(&crx, self->fd, REGION_ID, 0, 512, 8) != -EBUSY)
+			_exit(11);
+		/* read(2) takes records from the same generator */
+		if (read(self->fd, w, sizeof(w)) != 512 || w[0] < 100 ||
+		    gen_mismatch(w, 512, 512, w[0]) != -1)
+			_exit(12);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+
+	/* the parent's RECV goes on; the child took one record in between */
+	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_chr_recv"));
+	EXPECT_EQ(0, chr_unbind(&self->rx, self->fd));
+}
+
+struct scribbler {
+	int stop;
+	void *addr;
+	size_t size;
+};
+
+static void *scribble(void *arg)
+{
+	struct scribbler *s = arg;
+	unsigned char v = 0;
+
+	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED))
+		memset(s->addr, v++, s->size);
+	return NULL;
+}
+
+/*
+ * Userspace writing all over a writable region while records flow can
+ * trash record contents, never the ring: every bid arrives once per
+ * delivery, all returns succeed and all buffers come home.
+ */
+TEST_F_TIMEOUT(kchr, scribble_region, 300)
+{
+	struct scribbler s = { .addr = self->reg.addr, .size = 8 * 1024 };
+	unsigned int n = 2000, got = 0, written = 0;
+	int wfd = chr_open(O_WRONLY | O_NONBLOCK);
+	char held[8] = { };
+	pthread_t thr;
+	struct rx_cqe c;
+
+	ASSERT_LE(0, wfd);
+	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, 1024, 8));
+	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	ASSERT_EQ(0, pthread_create(&thr, NULL, scribble, &s));
+	while (got < n) {
+		__u32 bid;
+
+		while (written < n && write_rec(wfd, written, 64) == 64)
+			written++;
+		ASSERT_EQ(0, rx_next(&self->rx, &c));
+		ASSERT_EQ(UD_RECV, c.ud);
+		ASSERT_EQ(64, c.res);
+		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+		ASSERT_LT(bid, 8);
+		ASSERT_EQ(0, held[bid]);
+		held[bid] = 1;
+		got++;
+		/* hold a few to keep the ring short */
+		if (got % 3 == 0) {
+			__u32 bids[8], nb = 0, i;
+
+			for (i = 0; i < 8; i++)
+				if (held[i]) {
+					bids[nb++] = i;
+					held[i] = 0;
+				}
+			ASSERT_EQ((int)nb, chr_return(&self->rx, self->fd,
+						      bids, nb));
+		}
+		if (!(c.flags & IORING_CQE_F_MORE))
+			ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	}
+	__atomic_store_n(&s.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(thr, NULL);
+	for (__u32 i = 0; i < 8; i++)
+		if (held[i])
+			ASSERT_EQ(1, chr_return(&self->rx, self->fd, &i, 1));
+	EXPECT_EQ(8, fdinfo_val(self->fd, "kmbuf_free"));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_user"));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_kernel"));
+	close(wfd);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the kmbuf_chr selftests and benchmark: open the
+ * device, run its uring_cmd commands, and reap CQEs while keeping the
+ * multishot ones apart from synchronous command results.
+ */
+#ifndef KMBUF_CHR_UTIL_H
+#define KMBUF_CHR_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+
+#include <linux/io_uring.h>	/* the tree's uapi, before liburing's copy */
+#include <liburing.h>
+#include <linux/kmbuf_chr.h>
+#include "libkmbuf.h"
+
+#define CHR_DEV		"/dev/kmbuf_chr"
+/* user_data of synchronous commands: top bit set, a sequence number */
+#define UD_SYNC		(1ULL << 63)
+#define RX_LOG		(1U << 16)
+
+struct rx_cqe {
+	__u64	ud;
+	__s32	res;
+	__u32	flags;
+};
+
+/* An io_uring with a backlog of CQEs that arrived while waiting for another. */
+struct rx {
+	struct io_uring	ring;
+	struct rx_cqe	*log;
+	unsigned int	head, tail;
+	__u64		sync_seq;
+	int		timeout_s;
+};
+
+static inline int rx_init(struct rx *rx, unsigned int entries,
+			  unsigned int cq_entries)
+{
+	struct io_uring_params p = { };
+	int ret;
+
+	memset(rx, 0, sizeof(*rx));
+	rx->timeout_s = 10;
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = cq_entries;
+	ret = io_uring_queue_init_params(entries, &rx->ring, &p);
+	if (ret)
+		return ret;
+	rx->log = calloc(RX_LOG, sizeof(*rx->log));
+	if (!rx->log) {
+		io_uring_queue_exit(&rx->ring);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static inline void rx_exit(struct rx *rx)
+{
+	io_uring_queue_exit(&rx->ring);
+	free(rx->log);
+	rx->log = NULL;
+}
+
+static inline struct io_uring_sqe *rx_sqe(struct rx *rx)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&rx->ring);
+
+	if (!sqe) {
+		io_uring_submit(&rx->ring);
+		sqe = io_uring_get_sqe(&rx->ring);
+	}
+	return sqe;
+}
+
+/* Queue (not submit) a kmbuf_chr command. */
+static inline int rx_queue_cmd(struct rx *rx, int fd, __u32 op,
+			       __u32 uring_cmd_flags, __u64 addr, __u32 nr,
+			       __u32 flags, __u64 ud)
+{
+	struct kmbuf_chr_cmd c = { .addr = addr, .nr = nr, .flags = flags };
+	struct io_uring_sqe *sqe = rx_sqe(rx);
+
+	if (!sqe)
+		return -EBUSY;
+	kmbuf_prep_uring_cmd(sqe, fd, op, uring_cmd_flags, &c, sizeof(c));
+	sqe->user_data = ud;
+	return 0;
+}
+
+/* Wait up to rx->timeout_s for one CQE from the ring itself. */
+static inline int rx_reap(struct rx *rx, struct rx_cqe *out)
+{
+	struct __kernel_timespec ts = { .tv_sec = rx->timeout_s };
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	ret = io_uring_wait_cqe_timeout(&rx->ring, &cqe, &ts);
+	if (ret)
+		return ret;
+	out->ud = cqe->user_data;
+	out->res = cqe->res;
+	out->flags = cqe->flags;
+	io_uring_cqe_seen(&rx->ring, cqe);
+	return 0;
+}
+
+/* The next CQE not consumed by rx_cmd(): backlog first. 0 or -ETIME. */
+static inline int rx_next(struct rx *rx, struct rx_cqe *out)
+{
+	if (rx->head != rx->tail) {
+		*out = rx->log[rx->head++ % RX_LOG];
+		return 0;
+	}
+	return rx_reap(rx, out);
+}
+
+/* Like rx_next() without waiting; -EAGAIN if none is ready. */
+static inline int rx_peek(struct rx *rx, struct rx_cqe *out)
+{
+	struct io_uring_cqe *cqe;
+
+	if (rx->head != rx->tail) {
+		*out = rx->log[rx->head++ % RX_LOG];
+		return 0;
+	}
+	if (io_uring_peek_cqe(&rx->ring, &cqe))
+		return -EAGAIN;
+	out->ud = cqe->user_data;
+	out->res = cqe->res;
+	out->flags = cqe->flags;
+	io_uring_cqe_seen(&rx->ring, cqe);
+	return 0;
+}
+
+/*
+ * Run a command and return its result, keeping other CQEs for rx_next().
+ * A timeout returns -ETIME, which no command returns itself.
+ */
+static inline int rx_cmd_flags(struct rx *rx, int fd, __u32 op,
+			       __u32 uring_cmd_flags, __u64 addr, __u32 nr,
+			       __u32 flags)
+{
+	__u64 ud = UD_SYNC | ++rx->sync_seq;
+	struct rx_cqe c;
+	int ret;
+
+	ret = rx_queue_cmd(rx, fd, op, uring_cmd_flags, addr, nr, flags, ud);
+	if (ret)
+		return ret;
+	io_uring_submit(&rx->ring);
+	for (;;) {
+		ret = rx_reap(rx, &c);
+		if (ret)
+			return ret;
+		if (c.ud == ud)
+			return c.res;
+		rx->log[rx->tail++ % RX_LOG] = c;
+	}
+}
+
+static inline int rx_cmd(struct rx *rx, int fd, __u32 op, __u64 addr,
+			 __u32 nr, __u32 flags)
+{
+	return rx_cmd_flags(rx, fd, op, 0, addr, nr, flags);
+}
+
+static inline int chr_bind(struct rx *rx, int fd, __u32 region, __u64 off,
+			   __u32 buf_size, __u32 nr_bufs)
+{
+	struct kmbuf_chr_bind b = {
+		.region_id = region, .buf_size = buf_size,
+		.offset = off, .nr_bufs = nr_bufs,
+	};
+
+	return rx_cmd(rx, fd, KMBUF_CHR_BIND, (uintptr_t)&b, 0, 0);
+}
+
+static inline int chr_unbind(struct rx *rx, int fd)
+{
+	return rx_cmd(rx, fd, KMBUF_CHR_UNBIND, 0, 0, 0);
+}
+
+static inline int chr_return(struct rx *rx, int fd, const __u32 *bids,
+			     __u32 nr)
+{
+	return rx_cmd(rx, fd, KMBUF_CHR_RETURN, (uintptr_t)bids, nr, 0);
+}
+
+/* Arm a multishot RECV whose CQEs carry @ud; submitted at once. */
+static inline int chr_recv(struct rx *rx, int fd, __u64 ud)
+{
+	int ret = rx_queue_cmd(rx, fd, KMBUF_CHR_RECV,
+			       IORING_URING_CMD_MULTISHOT, 0, 0, 0, ud);
+
+	if (ret)
+		return ret;
+	return io_uring_submit(&rx->ring) < 0 ? -EIO : 0;
+}
+
+static inline int chr_set_mode(int fd, __u32 mode, __u32 rec_size,
+			       __u64 seq)
+{
+	struct kmbuf_chr_mode m = {
+		.mode = mode, .rec_size = rec_size, .start_seq = seq,
+	};
+
+	return ioctl(fd, KMBUF_CHR_SET_MODE, &m) ? -errno : 0;
+}
+
+static inline int chr_open(int flags)
+{
+	if (access(CHR_DEV, F_OK) && system("modprobe kmbuf_chr"))
+		return -1;
+	return open(CHR_DEV, flags);
+}
+
+/* Throw away whatever records earlier users left in the device queue. */
+static inline void chr_drain_queue(void)
+{
+	static char buf[KMBUF_CHR_MAX_RECORD];
+	int fd = chr_open(O_RDONLY | O_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+}
+
+/* -1 if @buf is generator record @seq of @len bytes, else the bad word. */
+static inline long gen_mismatch(const void *buf, int len, __u32 rec_size,
+				__u64 seq)
+{
+	const __u64 *w = buf;
+	__u32 i;
+
+	if (len != (int)rec_size)
+		return 0;
+	for (i = 0; i < rec_size / 8; i++)
+		if (w[i] != kmbuf_chr_gen_word(seq, rec_size, i))
+			return i;
+	return -1;
+}
+
+#endif /* KMBUF_CHR_UTIL_H */
