@@ -236,20 +236,15 @@ static ssize_t kmbuf_chr_dequeue(struct iov_iter *to,
 }
 
 /*
- * The next record (or pattern bytes) of @kf into @to.  Returns its length
- * or a negative errno; see kmbuf_chr_dequeue() for @waiter.
+ * The next record (or pattern bytes) of @kf in @mode, with generator
+ * records of @size bytes, into @to.  Returns its length or a negative
+ * errno; see kmbuf_chr_dequeue() for @waiter.
  */
-static ssize_t kmbuf_chr_produce(struct kmbuf_chr_file *kf,
-				 struct iov_iter *to,
+static ssize_t kmbuf_chr_produce(struct kmbuf_chr_file *kf, u32 mode,
+				 u32 size, struct iov_iter *to,
 				 struct kmbuf_chr_file *waiter)
 {
-	u32 mode, size;
 	size_t len;
-
-	spin_lock_irq(&kf->lock);
-	mode = kf->mode;
-	size = kf->rec_size;
-	spin_unlock_irq(&kf->lock);
 
 	switch (mode) {
 	case KMBUF_CHR_MODE_GEN:
@@ -279,8 +274,15 @@ static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
 	struct kmbuf_buf buf;
 	struct iov_iter it;
 	struct kvec kv;
+	u32 mode, size;
 	ssize_t n;
 	int ret;
+
+	/* SET_MODE is refused while a RECV is pending: read it once */
+	spin_lock_irq(&kf->lock);
+	mode = kf->mode;
+	size = kf->rec_size;
+	spin_unlock_irq(&kf->lock);
 
 	while (budget--) {
 		if (READ_ONCE(kf->final_set))
@@ -296,7 +298,7 @@ static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
 		kv.iov_base = buf.kaddr;
 		kv.iov_len = buf.len;
 		iov_iter_kvec(&it, ITER_DEST, &kv, 1, buf.len);
-		n = kmbuf_chr_produce(kf, &it, kf);
+		n = kmbuf_chr_produce(kf, mode, size, &it, kf);
 		if (n < 0) {
 			kmbuf_buf_put(pdu->ring, buf.bid);
 			if (n != -EAGAIN)	/* -EAGAIN: the writer kicks us */
@@ -640,12 +642,17 @@ static bool kmbuf_chr_nonblock(struct kiocb *iocb)
 static ssize_t kmbuf_chr_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct kmbuf_chr_file *kf = iocb->ki_filp->private_data;
+	u32 mode, size;
 	ssize_t ret;
 
 	if (!iov_iter_count(to))
 		return 0;
+	spin_lock_irq(&kf->lock);
+	mode = kf->mode;
+	size = kf->rec_size;
+	spin_unlock_irq(&kf->lock);
 	for (;;) {
-		ret = kmbuf_chr_produce(kf, to, NULL);
+		ret = kmbuf_chr_produce(kf, mode, size, to, NULL);
 		if (ret != -EAGAIN || kmbuf_chr_nonblock(iocb))
 			return ret;
 		ret = wait_event_interruptible(kmbuf_chr_q.read_wait,
