@@ -96,6 +96,11 @@ check:
 demo: initramfs
 	@$(S)/vm.sh run -t 600 -- kmbuf-demo
 
+# kmbuf_chr read paths compared (one guest run, about 30 s of measurements)
+.PHONY: bench
+bench: initramfs
+	@$(S)/vm.sh run -t 900 -- /kselftest/kmbuf/bench_chr
+
 static: kernel
 	@$(S)/static.sh
 
