@@ -198,6 +198,33 @@ TEST_F(blk, normal_io)
 	free(buf);
 }
 
+#define DD	"dd 2>/dev/null bs=4k "
+#define TMPF	"/tmp/kmbuf_blk.dd"
+
+/* mkfs and dd work; the verified read sees what they wrote. */
+TEST_F(blk, mkfs_dd)
+{
+	struct blk_ctx *c = &self->c;
+	const unsigned char *sb;
+	__u32 fl;
+
+	if (system("command -v mke2fs >/dev/null"))
+		SKIP(return, "no mke2fs");
+	ASSERT_EQ(0, system("mke2fs -q -F -b 4096 " BLK_DEV " 2048 >/dev/null"));
+	/* it wrote through the page cache, which the commands bypass */
+	ASSERT_EQ(0, fsync(c->fd));
+	/* the ext2 superblock magic 0xef53 at byte 1024 + 56 */
+	ASSERT_EQ((int)BS, blk_cmd(&c->ring, c->fd, KMBUF_BLK_READ, 0, BS, 0,
+				   0, &fl));
+	sb = ro_buf(c, cqe_bid(fl));
+	EXPECT_EQ(0x53, sb[1024 + 56]);
+	EXPECT_EQ(0xef, sb[1024 + 57]);
+	ASSERT_EQ(0, system(DD "if=/dev/urandom of=" TMPF " count=64"));
+	ASSERT_EQ(0, system(DD "if=" TMPF " of=" BLK_DEV " seek=4096 conv=fsync"));
+	ASSERT_EQ(0, system(DD "if=" BLK_DEV " skip=4096 count=64 | cmp - " TMPF));
+	unlink(TMPF);
+}
+
 /*
  * A corrupted block fails verified reads that cover it with EBADMSG and
  * gives the buffer back; its neighbours and the rest of the disk still
