@@ -258,8 +258,11 @@ static int kmbuf_blk_submit(struct kmbuf_blk_dev *dev,
 		}
 	} else {
 		/* one request per command: a bad block fails only this one */
-		bio = bio_alloc(bdev, kmbuf_ring_max_segs(pdu->ring),
-				REQ_OP_READ | REQ_NOMERGE | opf, gfp);
+		/* len bytes touch at most one page more than len / PAGE_SIZE */
+		nr = min(kmbuf_ring_max_segs(pdu->ring),
+			 DIV_ROUND_UP(pdu->len, PAGE_SIZE) + 1);
+		bio = bio_alloc(bdev, nr, REQ_OP_READ | REQ_NOMERGE | opf,
+				gfp);
 		if (!bio)
 			return nowait ? -EAGAIN : -ENOMEM;
 		/* the buffer's pages are the region's: nothing to pin */
