@@ -102,6 +102,24 @@ static int write_pattern(int fd, __u64 off, size_t len, __u64 seed)
 	return ret;
 }
 
+/* A counter from kmbufblk0's debugfs stats, or -1. */
+static long long blk_stat(const char *name)
+{
+	char line[128];
+	long long v = -1;
+	FILE *f;
+
+	f = fopen(BLK_DBG "stats", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, strlen(name)) &&
+		    line[strlen(name)] == ':')
+			v = atoll(line + strlen(name) + 1);
+	fclose(f);
+	return v;
+}
+
 static void segv_exit(int sig)
 {
 	_exit(SEGV_EXIT);
@@ -682,6 +700,44 @@ TEST(rmmod)
 	EXPECT_LE(0, fd);
 	close(fd);
 	ASSERT_EQ(0, system("rmmod kmbuf_blk"));
+	ASSERT_EQ(0, system("modprobe kmbuf_blk"));
+}
+
+/*
+ * A queue of two tags under 32 reads: submissions that find the queue
+ * full are resubmitted from task work, and all complete correctly.
+ */
+TEST(queue_full)
+{
+	struct blk_ctx c;
+	unsigned int i;
+
+	if (blk_load())
+		SKIP(return, "kmbuf_blk not available");
+	if (system("rmmod kmbuf_blk 2>/dev/null"))
+		SKIP(return, "kmbuf_blk is in use");
+	ASSERT_EQ(0, system("modprobe kmbuf_blk queue_depth=2"));
+	ASSERT_EQ(0, ctx_init(&c, O_RDWR | O_DIRECT));
+	ASSERT_EQ(0, write_pattern(c.fd, 0, NBUF * BUFSZ, SEED));
+	ASSERT_EQ(0, blk_dbg_write("delay_us", 2000));
+	for (i = 0; i < NBUF; i++)
+		ASSERT_EQ(0, blk_queue(&c.ring, c.fd, KMBUF_BLK_READ,
+				       (__u64)i * BUFSZ, BUFSZ, 0, 0, i));
+	ASSERT_EQ((int)NBUF, io_uring_submit(&c.ring));
+	for (i = 0; i < NBUF; i++) {
+		__u64 ud;
+		__u32 fl;
+		int res;
+
+		ASSERT_EQ(0, blk_reap(&c.ring, &ud, &res, &fl));
+		ASSERT_EQ((int)BUFSZ, res);
+		EXPECT_EQ(-1, buf_check(&c, fl, ud * BUFSZ, BUFSZ, SEED));
+	}
+	/* some bios found the queue full and were submitted again */
+	EXPECT_LT(NBUF, blk_stat("uring_cmd_io"));
+	ctx_exit(&c);
+	for (i = 0; i < 50 && system("rmmod kmbuf_blk 2>/dev/null"); i++)
+		usleep(100000);
 	ASSERT_EQ(0, system("modprobe kmbuf_blk"));
 }
 
