@@ -43,7 +43,9 @@ initramfs() {
 	fi
 	cp "$KMBUF_TOP/scripts/guest/run-tests.sh" "$STAGE/bin/kmbuf-run-tests"
 	cp "$KMBUF_TOP/scripts/guest/demo.sh" "$STAGE/bin/kmbuf-demo"
-	chmod 755 "$STAGE/bin/kmbuf-run-tests" "$STAGE/bin/kmbuf-demo"
+	cp "$KMBUF_TOP/scripts/guest/bench.sh" "$STAGE/bin/kmbuf-bench"
+	chmod 755 "$STAGE/bin/kmbuf-run-tests" "$STAGE/bin/kmbuf-demo" \
+		"$STAGE/bin/kmbuf-bench"
 	(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
 		cpio --null -o -H newc --quiet) > "$CPIO.tmp"
 	mv "$CPIO.tmp" "$CPIO"

@@ -799,4 +799,27 @@ TEST(regwait_rdonly_refused)
 	io_uring_queue_exit(&ring);
 }
 
+/*
+ * Opcode 34 makes the register table longer than stock 6.12's; the
+ * upstream opcodes below it that this kernel lacks must stay unknown
+ * (-EINVAL) even without a ring fd, as liburing's probes expect.
+ */
+TEST(unimplemented_register_opcodes)
+{
+	struct io_uring ring;
+	unsigned int op;
+
+	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
+	for (op = 31; op <= 33; op++) {
+		EXPECT_EQ(-EINVAL, kmbuf_io_uring_register(-1, op, NULL, 0));
+		EXPECT_EQ(-EINVAL, kmbuf_io_uring_register(ring.ring_fd, op,
+							   NULL, 0));
+	}
+	/* and a bad fd is still -EBADF for a real opcode */
+	EXPECT_EQ(-EBADF, kmbuf_io_uring_register(-1,
+						  IORING_REGISTER_MEM_REGION,
+						  NULL, 1));
+	io_uring_queue_exit(&ring);
+}
+
 TEST_HARNESS_MAIN
