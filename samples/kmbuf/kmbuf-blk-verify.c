@@ -45,12 +45,8 @@ static int run(struct io_uring *ring, int fd, __u32 op, __u64 off, __u32 len,
 
 	if (!sqe)
 		return -EBUSY;
-	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = fd;
-	sqe->cmd_op = op;
+	kmbuf_prep_uring_cmd(sqe, fd, op, 0, &c, sizeof(c));
 	sqe->addr = addr;
-	memcpy(sqe->cmd, &c, sizeof(c));
 	io_uring_submit(ring);
 	if (io_uring_wait_cqe(ring, &cqe))
 		return -EIO;

@@ -89,12 +89,8 @@ static inline void blk_prep(struct io_uring_sqe *sqe, int fd, __u32 op,
 		.offset = offset, .len = len, .region_id = region_id,
 	};
 
-	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = fd;
-	sqe->cmd_op = op;
+	kmbuf_prep_uring_cmd(sqe, fd, op, 0, &c, sizeof(c));
 	sqe->addr = addr;
-	memcpy(sqe->cmd, &c, sizeof(c));
 }
 
 /*
