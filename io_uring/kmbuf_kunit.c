@@ -16,6 +16,7 @@
 #include <linux/delay.h>
 #include <linux/io_uring/kmbuf.h>
 #include <linux/io_uring/region.h>
+#include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -531,6 +532,103 @@ static void kmbuf_test_destroy(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
 }
 
+struct kmbuf_race {
+	struct kmbuf_ring	*ring;
+	struct completion	done;
+	atomic_t		returned;
+	int			failed;
+	int			late_notify;
+	bool			destroyed;
+};
+
+static void kmbuf_test_race_notify(struct kmbuf_ring *ring, void *priv)
+{
+	struct kmbuf_race *race = priv;
+
+	if (READ_ONCE(race->destroyed))
+		race->late_notify++;
+}
+
+/* Give every buffer back one by one, then drop our ring reference. */
+static int kmbuf_test_race_returner(void *data)
+{
+	struct kmbuf_race *race = data;
+	u32 bid;
+
+	for (bid = 0; bid < 256; bid++) {
+		if (kmbuf_ring_return(race->ring, &bid, 1) != 1)
+			race->failed++;
+		atomic_inc(&race->returned);
+		cond_resched();
+	}
+	kmbuf_ring_put(race->ring);
+	complete(&race->done);
+	return 0;
+}
+
+/*
+ * kmbuf_ring_destroy() racing with userspace returns from another CPU, at a
+ * different point of the return stream each round: every return succeeds,
+ * no notify runs after destroy returned, and the ring is freed (the region
+ * reference comes back) once the returner drops its reference.
+ */
+static void kmbuf_test_destroy_race(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_race race = { };
+	struct kmbuf_ring_desc desc = {
+		.buf_size	= 256,
+		.nr_bufs	= 256,
+		.notify		= kmbuf_test_race_notify,
+		.priv		= &race,
+	};
+	struct task_struct *tsk;
+	struct kmbuf_ring *ring;
+	struct kmbuf_buf buf;
+	unsigned int i, round;
+
+	KUNIT_ASSERT_EQ(test, kmbuf_test_region_init(test, KT_REGION_SIZE), 0);
+	for (round = 0; round < 20; round++) {
+		/* each ring takes over one region reference */
+		if (round)
+			refcount_inc(&kt->region.refs);
+		ring = kmbuf_ring_create(&kt->region, &desc);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ring);
+		kt->ring = ring;
+		for (i = 0; i < 256; i++) {
+			KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+			KUNIT_ASSERT_EQ(test, kmbuf_buf_to_user(ring, buf.bid), 0);
+		}
+		/* arm the notification */
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), -ENOBUFS);
+
+		race.ring = kmbuf_ring_get(ring);
+		init_completion(&race.done);
+		atomic_set(&race.returned, 0);
+		WRITE_ONCE(race.destroyed, false);
+		tsk = kthread_run(kmbuf_test_race_returner, &race, "kmbuf-race");
+		if (IS_ERR(tsk)) {
+			kmbuf_ring_put(ring);
+			KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(tsk));
+			return;
+		}
+		/* from here on only EXPECTs: the returner uses @race */
+		while (atomic_read(&race.returned) < round * 12 &&
+		       !completion_done(&race.done))
+			usleep_range(10, 20);
+		kt->ring = NULL;
+		kmbuf_ring_destroy(ring);
+		WRITE_ONCE(race.destroyed, true);
+		wait_for_completion(&race.done);
+
+		for (i = 0; i < 100 && refcount_read(&kt->region.refs) != 1; i++)
+			msleep(20);
+		KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+	}
+	KUNIT_EXPECT_EQ(test, race.failed, 0);
+	KUNIT_EXPECT_EQ(test, race.late_notify, 0);
+}
+
 /* The fast path works with interrupts off (DEBUG_ATOMIC_SLEEP, lockdep). */
 static void kmbuf_test_irqs_off(struct kunit *test)
 {
@@ -568,6 +666,7 @@ static struct kunit_case kmbuf_test_cases[] = {
 	KUNIT_CASE(kmbuf_test_bvec),
 	KUNIT_CASE(kmbuf_test_notify_wait),
 	KUNIT_CASE(kmbuf_test_destroy),
+	KUNIT_CASE(kmbuf_test_destroy_race),
 	KUNIT_CASE(kmbuf_test_irqs_off),
 	{}
 };
