@@ -324,6 +324,66 @@ static void kmbuf_freed_unlocked(struct kmbuf_ring *ring, bool notify)
 }
 
 /**
+ * kmbuf_buf_take_batch() - take up to @nr free buffers at once
+ * @ring: the ring
+ * @bufs: array of at least @nr entries; the first ones are filled with
+ *	the kernel address, length and id of each buffer taken
+ * @nr: how many buffers the caller wants, at least 1
+ *
+ * Equivalent to calling kmbuf_buf_take() until it fails or @nr buffers are
+ * taken, with one acquisition of the ring's lock.  A driver that fills
+ * buffers in bursts (a NAPI-style poll loop, a task work run) pays for the
+ * lock once per burst instead of once per buffer.  Buffers are taken in the
+ * order they became free.
+ *
+ * Context: Any context (process, softirq, hard interrupt); does not sleep
+ * or allocate.  Takes the ring's spinlock with interrupts disabled for
+ * O(@nr).
+ * Return: the number of buffers taken, 1 to @nr; -ENOBUFS if none is free
+ * (an exhaustion event, as for kmbuf_buf_take()); -ESHUTDOWN after
+ * kmbuf_ring_destroy(); -EINVAL if @nr is 0.
+ */
+int kmbuf_buf_take_batch(struct kmbuf_ring *ring, struct kmbuf_buf *bufs,
+			 unsigned int nr)
+{
+	unsigned long flags;
+	unsigned int i;
+	u16 bid;
+
+	if (!nr)
+		return -EINVAL;
+	spin_lock_irqsave(&ring->lock, flags);
+	if (unlikely(ring->shutdown)) {
+		spin_unlock_irqrestore(&ring->lock, flags);
+		return -ESHUTDOWN;
+	}
+	if (unlikely(!ring->nr_free)) {
+		ring->nr_exhausted++;
+		ring->starved = true;
+		spin_unlock_irqrestore(&ring->lock, flags);
+		return -ENOBUFS;
+	}
+	nr = min(nr, ring->nr_free);
+	for (i = 0; i < nr; i++) {
+		bid = ring->fifo[ring->head];
+		if (++ring->head == ring->nr_bufs)
+			ring->head = 0;
+		ring->owner[bid] = KMBUF_OWNER_KERNEL;
+		bufs[i].bid = bid;
+	}
+	ring->nr_free -= nr;
+	ring->nr_kernel += nr;
+	spin_unlock_irqrestore(&ring->lock, flags);
+
+	for (i = 0; i < nr; i++) {
+		bufs[i].kaddr = ring->base + (size_t)bufs[i].bid * ring->buf_size;
+		bufs[i].len = ring->buf_size;
+	}
+	return nr;
+}
+EXPORT_SYMBOL_GPL(kmbuf_buf_take_batch);
+
+/**
  * kmbuf_buf_take() - take a free buffer for the kernel to fill
  * @ring: the ring
  * @buf: filled with the buffer's kernel address, length and id
@@ -339,32 +399,9 @@ static void kmbuf_freed_unlocked(struct kmbuf_ring *ring, bool notify)
  */
 int kmbuf_buf_take(struct kmbuf_ring *ring, struct kmbuf_buf *buf)
 {
-	unsigned long flags;
-	u16 bid;
+	int ret = kmbuf_buf_take_batch(ring, buf, 1);
 
-	spin_lock_irqsave(&ring->lock, flags);
-	if (unlikely(ring->shutdown)) {
-		spin_unlock_irqrestore(&ring->lock, flags);
-		return -ESHUTDOWN;
-	}
-	if (unlikely(!ring->nr_free)) {
-		ring->nr_exhausted++;
-		ring->starved = true;
-		spin_unlock_irqrestore(&ring->lock, flags);
-		return -ENOBUFS;
-	}
-	bid = ring->fifo[ring->head];
-	if (++ring->head == ring->nr_bufs)
-		ring->head = 0;
-	ring->nr_free--;
-	ring->nr_kernel++;
-	ring->owner[bid] = KMBUF_OWNER_KERNEL;
-	spin_unlock_irqrestore(&ring->lock, flags);
-
-	buf->kaddr = ring->base + (size_t)bid * ring->buf_size;
-	buf->len = ring->buf_size;
-	buf->bid = bid;
-	return 0;
+	return ret < 0 ? ret : 0;
 }
 EXPORT_SYMBOL_GPL(kmbuf_buf_take);
 
@@ -420,23 +457,61 @@ EXPORT_SYMBOL_GPL(kmbuf_buf_put);
  */
 int kmbuf_buf_to_user(struct kmbuf_ring *ring, unsigned int bid)
 {
-	unsigned long flags;
-	int ret = 0;
+	struct kmbuf_buf buf = { .bid = bid };
 
 	if (bid >= ring->nr_bufs)
 		return -EINVAL;
-	spin_lock_irqsave(&ring->lock, flags);
-	if (ring->owner[bid] == KMBUF_OWNER_KERNEL) {
-		ring->owner[bid] = KMBUF_OWNER_USER;
-		ring->nr_kernel--;
-		ring->nr_user++;
-	} else {
-		ret = -EINVAL;
-	}
-	spin_unlock_irqrestore(&ring->lock, flags);
-	return ret;
+	return kmbuf_buf_to_user_batch(ring, &buf, 1);
 }
 EXPORT_SYMBOL_GPL(kmbuf_buf_to_user);
+
+/**
+ * kmbuf_buf_to_user_batch() - hand several buffers over to userspace
+ * @ring: the ring
+ * @bufs: buffers taken with kmbuf_buf_take() or kmbuf_buf_take_batch()
+ * @nr: number of entries in @bufs
+ *
+ * kmbuf_buf_to_user() for each buffer, all or nothing, with one
+ * acquisition of the ring's lock.  The buffers may be handed over before
+ * they are filled, as long as each CQE naming a buffer is posted only once
+ * its data is in place: userspace learns of a buffer from its CQE, and a
+ * buffer returned before that is a bug of the program that returns it (the
+ * ring stays consistent).  Buffers handed over but never announced are
+ * taken back with kmbuf_ring_return().
+ *
+ * Context: Any context; does not sleep.  Takes the ring's spinlock with
+ * interrupts disabled for O(@nr).
+ * Return: 0, or -EINVAL if a buffer id is out of range, not held by the
+ * kernel or repeated (no buffer changes owner then).
+ */
+int kmbuf_buf_to_user_batch(struct kmbuf_ring *ring,
+			    const struct kmbuf_buf *bufs, unsigned int nr)
+{
+	unsigned long flags;
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		if (bufs[i].bid >= ring->nr_bufs)
+			return -EINVAL;
+	spin_lock_irqsave(&ring->lock, flags);
+	for (i = 0; i < nr; i++) {
+		if (ring->owner[bufs[i].bid] != KMBUF_OWNER_KERNEL)
+			goto unwind;
+		ring->owner[bufs[i].bid] = KMBUF_OWNER_USER;
+	}
+	ring->nr_kernel -= nr;
+	ring->nr_user += nr;
+	spin_unlock_irqrestore(&ring->lock, flags);
+	return 0;
+
+unwind:
+	/* all of bufs[0 .. i) were held by the kernel before */
+	while (i--)
+		ring->owner[bufs[i].bid] = KMBUF_OWNER_KERNEL;
+	spin_unlock_irqrestore(&ring->lock, flags);
+	return -EINVAL;
+}
+EXPORT_SYMBOL_GPL(kmbuf_buf_to_user_batch);
 
 /*
  * Undo the RETURNING marks of the first @nr entries of a rejected batch.
@@ -656,13 +731,13 @@ struct wait_queue_head *kmbuf_ring_waitqueue(struct kmbuf_ring *ring)
 EXPORT_SYMBOL_GPL(kmbuf_ring_waitqueue);
 
 /**
- * kmbuf_ring_stats() - read a ring's counters
+ * kmbuf_ring_get_stats() - read a ring's counters
  * @ring: the ring
  * @st: filled with a consistent snapshot
  *
  * Context: Any context; takes the ring's spinlock.
  */
-void kmbuf_ring_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st)
+void kmbuf_ring_get_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st)
 {
 	unsigned long flags;
 
@@ -678,7 +753,7 @@ void kmbuf_ring_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st)
 	st->shutdown = ring->shutdown;
 	spin_unlock_irqrestore(&ring->lock, flags);
 }
-EXPORT_SYMBOL_GPL(kmbuf_ring_stats);
+EXPORT_SYMBOL_GPL(kmbuf_ring_get_stats);
 
 /**
  * kmbuf_ring_show_fdinfo() - print a ring's counters in fdinfo format
@@ -695,7 +770,7 @@ void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring, struct seq_file *m)
 {
 	struct kmbuf_ring_stats st;
 
-	kmbuf_ring_stats(ring, &st);
+	kmbuf_ring_get_stats(ring, &st);
 	seq_printf(m, "kmbuf_region:\t%u\n", st.region_id);
 	seq_printf(m, "kmbuf_offset:\t%llu\n", st.offset);
 	seq_printf(m, "kmbuf_buf_size:\t%u\n", st.buf_size);

@@ -2,7 +2,7 @@
 /*
  * KUnit tests for the kernel-managed buffer ring (kmbuf) core: parameter
  * validation, the free-buffer FIFO and its wrap-around, ownership
- * transitions, batch returns, 65536-buffer rings, bio_vec construction,
+ * transitions, batch takes, hand-overs and returns, 65536-buffer rings, bio_vec construction,
  * exhaustion notification and ring lifetime.
  *
  * The rings are built on a fake region backed by vmalloc() memory.  The
@@ -196,7 +196,7 @@ static void kmbuf_test_take_all(struct kunit *test)
 	}
 	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &buf), -ENOBUFS);
 	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &buf), -ENOBUFS);
-	kmbuf_ring_stats(ring, &st);
+	kmbuf_ring_get_stats(ring, &st);
 	KUNIT_EXPECT_EQ(test, st.nr_bufs, 7);
 	KUNIT_EXPECT_EQ(test, st.nr_free, 0);
 	KUNIT_EXPECT_EQ(test, st.nr_kernel, 7);
@@ -294,7 +294,7 @@ static void kmbuf_test_ownership(struct kunit *test)
 	/* USER: only a user return is valid */
 	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user(ring, buf.bid), -EINVAL);
 	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, buf.bid), -EINVAL);
-	kmbuf_ring_stats(ring, &st);
+	kmbuf_ring_get_stats(ring, &st);
 	KUNIT_EXPECT_EQ(test, st.nr_user, 1);
 	KUNIT_EXPECT_EQ(test, st.nr_kernel, 0);
 	KUNIT_EXPECT_EQ(test, st.nr_free, 3);
@@ -314,10 +314,82 @@ static void kmbuf_test_ownership(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 5), -EINVAL);
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 0), 0);
 
-	kmbuf_ring_stats(ring, &st);
+	kmbuf_ring_get_stats(ring, &st);
 	KUNIT_EXPECT_EQ(test, st.nr_free, 4);
 	KUNIT_EXPECT_EQ(test, st.nr_user, 0);
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+}
+
+/*
+ * kmbuf_buf_take_batch() takes what is free, up to the count asked for, in
+ * FIFO order, and counts an exhaustion only when nothing is free;
+ * kmbuf_buf_to_user_batch() is all or nothing.
+ */
+static void kmbuf_test_take_batch(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_buf bufs[8], bad[3];
+	struct kmbuf_ring_stats st;
+	struct kmbuf_ring *ring;
+	u32 bids[8];
+	int i;
+
+	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 64, 128, 6);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_take_batch(ring, bufs, 0), -EINVAL);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take_batch(ring, bufs, 4), 4);
+	for (i = 0; i < 4; i++) {
+		KUNIT_EXPECT_EQ(test, bufs[i].bid, i);
+		KUNIT_EXPECT_EQ(test, bufs[i].len, 128);
+		KUNIT_EXPECT_PTR_EQ(test, bufs[i].kaddr,
+				    kt->region.kaddr + 64 + i * 128);
+	}
+	/* only two left: a partial batch, not an exhaustion */
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take_batch(ring, &bufs[4], 4), 2);
+	KUNIT_EXPECT_EQ(test, bufs[4].bid, 4);
+	KUNIT_EXPECT_EQ(test, bufs[5].bid, 5);
+	kmbuf_ring_get_stats(ring, &st);
+	KUNIT_EXPECT_EQ(test, st.nr_exhausted, 0);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_take_batch(ring, &bufs[6], 2), -ENOBUFS);
+	kmbuf_ring_get_stats(ring, &st);
+	KUNIT_EXPECT_EQ(test, st.nr_exhausted, 1);
+	KUNIT_EXPECT_EQ(test, st.nr_kernel, 6);
+
+	/* a repeated id, an id held by userspace, an id out of range */
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_to_user(ring, 5), 0);
+	bad[0] = bufs[0];
+	bad[1] = bufs[1];
+	bad[2] = bufs[0];
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user_batch(ring, bad, 3), -EINVAL);
+	bad[2] = bufs[5];
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user_batch(ring, bad, 3), -EINVAL);
+	bad[2].bid = 6;
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user_batch(ring, bad, 3), -EINVAL);
+	kmbuf_ring_get_stats(ring, &st);
+	KUNIT_EXPECT_EQ(test, st.nr_kernel, 5);
+	KUNIT_EXPECT_EQ(test, st.nr_user, 1);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+
+	/* the rejected batches changed nothing: all five can go over */
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user_batch(ring, bufs, 5), 0);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user_batch(ring, bufs, 0), 0);
+	kmbuf_ring_get_stats(ring, &st);
+	KUNIT_EXPECT_EQ(test, st.nr_kernel, 0);
+	KUNIT_EXPECT_EQ(test, st.nr_user, 6);
+
+	/* returned in reverse: the next batch comes out in that order */
+	for (i = 0; i < 6; i++)
+		bids[i] = 5 - i;
+	KUNIT_ASSERT_EQ(test, kmbuf_ring_return(ring, bids, 6), 6);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kt->notified), 1);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take_batch(ring, bufs, 8), 6);
+	for (i = 0; i < 6; i++)
+		KUNIT_EXPECT_EQ(test, bufs[i].bid, 5 - i);
+	for (i = 0; i < 6; i++)
+		KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, bufs[i].bid), 0);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+
+	kmbuf_ring_destroy(ring);
+	kt->ring = NULL;
 }
 
 /* A rejected batch changes nothing, wherever the bad id is. */
@@ -346,7 +418,7 @@ static void kmbuf_test_batch_atomic(struct kunit *test)
 	bids[0] = user[1]; bids[1] = 6;
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 2), -EINVAL);
 
-	kmbuf_ring_stats(ring, &st);
+	kmbuf_ring_get_stats(ring, &st);
 	KUNIT_EXPECT_EQ(test, st.nr_user, 4);
 	KUNIT_EXPECT_EQ(test, st.nr_free, 2);
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
@@ -393,7 +465,7 @@ static void kmbuf_test_max_bufs(struct kunit *test)
 	}
 	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &buf), -ENOBUFS);
 	KUNIT_EXPECT_TRUE(test, test_bit(KMBUF_MAX_BUFS - 1, seen));
-	kmbuf_ring_stats(ring, &st);
+	kmbuf_ring_get_stats(ring, &st);
 	KUNIT_EXPECT_EQ(test, st.nr_user, KMBUF_MAX_BUFS);
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
 
@@ -520,7 +592,7 @@ static void kmbuf_test_destroy(struct kunit *test)
 	bid = b.bid;
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, &bid, 1), 1);
 	KUNIT_EXPECT_EQ(test, atomic_read(&kt->notified), 0);
-	kmbuf_ring_stats(ring, &st);
+	kmbuf_ring_get_stats(ring, &st);
 	KUNIT_EXPECT_TRUE(test, st.shutdown);
 	KUNIT_EXPECT_EQ(test, st.nr_free, 3);
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
@@ -661,6 +733,7 @@ static struct kunit_case kmbuf_test_cases[] = {
 	KUNIT_CASE(kmbuf_test_take_all),
 	KUNIT_CASE(kmbuf_test_fifo_wrap),
 	KUNIT_CASE(kmbuf_test_ownership),
+	KUNIT_CASE(kmbuf_test_take_batch),
 	KUNIT_CASE(kmbuf_test_batch_atomic),
 	KUNIT_CASE(kmbuf_test_max_bufs),
 	KUNIT_CASE(kmbuf_test_bvec),

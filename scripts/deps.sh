@@ -10,6 +10,7 @@ PKGS=(
 	qemu-system-x86 busybox-static
 	liburing-dev fio
 	sparse ccache
+	python3-sphinx
 )
 
 missing=()

@@ -4,7 +4,8 @@
 # Static checks on our code, printed as TAP (one result per file and check):
 #  - checkpatch --strict: no ERROR or WARNING on overlay C files and patches;
 #  - sparse (C=1) and W=1: our kernel objects compile without a warning;
-#  - kernel-doc -Wall: headers and files that export symbols are clean.
+#  - kernel-doc -Wall: headers and files that export symbols are clean;
+#  - Sphinx: Documentation/io_uring builds without a warning.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$KMBUF_TOP"
@@ -67,4 +68,16 @@ for f in $srcs; do
 	out=$(perl "$TREE/scripts/kernel-doc" -none -Wall "$f" 2>&1)
 	if [ -z "$out" ]; then ok "kernel-doc $f"; else notok "kernel-doc $f"; echo "$out" | sed 's/^/#   /'; fi
 done
+
+# --- Sphinx: our documents, their kernel-doc directives and the toctree -------
+# (graphviz is not installed: its "dot(1) not found" notice is not ours)
+out=$(make -s -C "$TREE" O="$B/docs" SPHINXDIRS=io_uring htmldocs 2>&1)
+rc=$?
+w=$(echo "$out" | grep -E 'WARNING|ERROR|CRITICAL' | grep -v 'dot(1) not found' || true)
+if [ $rc -eq 0 ] && [ -z "$w" ]; then
+	ok "htmldocs Documentation/io_uring"
+else
+	notok "htmldocs Documentation/io_uring (exit $rc)"
+	echo "${w:-$(echo "$out" | tail -20)}" | sed 's/^/#   /'
+fi
 exit 0

@@ -124,8 +124,12 @@ struct kmbuf_ring *kmbuf_ring_get(struct kmbuf_ring *ring);
 void kmbuf_ring_put(struct kmbuf_ring *ring);
 
 int kmbuf_buf_take(struct kmbuf_ring *ring, struct kmbuf_buf *buf);
+int kmbuf_buf_take_batch(struct kmbuf_ring *ring, struct kmbuf_buf *bufs,
+			 unsigned int nr);
 int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid);
 int kmbuf_buf_to_user(struct kmbuf_ring *ring, unsigned int bid);
+int kmbuf_buf_to_user_batch(struct kmbuf_ring *ring,
+			    const struct kmbuf_buf *bufs, unsigned int nr);
 int kmbuf_ring_return(struct kmbuf_ring *ring, const u32 *bids,
 		      unsigned int nr);
 int kmbuf_buf_bvec(struct kmbuf_ring *ring, unsigned int bid,
@@ -136,7 +140,7 @@ unsigned int kmbuf_ring_max_segs(struct kmbuf_ring *ring);
 unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring);
 int kmbuf_ring_wait(struct kmbuf_ring *ring);
 struct wait_queue_head *kmbuf_ring_waitqueue(struct kmbuf_ring *ring);
-void kmbuf_ring_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st);
+void kmbuf_ring_get_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st);
 void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring, struct seq_file *m);
 #else
 static inline struct kmbuf_ring *
@@ -183,6 +187,19 @@ static inline int kmbuf_buf_to_user(struct kmbuf_ring *ring,
 	return -EOPNOTSUPP;
 }
 
+static inline int kmbuf_buf_take_batch(struct kmbuf_ring *ring,
+				       struct kmbuf_buf *bufs, unsigned int nr)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int kmbuf_buf_to_user_batch(struct kmbuf_ring *ring,
+					  const struct kmbuf_buf *bufs,
+					  unsigned int nr)
+{
+	return -EOPNOTSUPP;
+}
+
 static inline int kmbuf_ring_return(struct kmbuf_ring *ring,
 				    const u32 *bids, unsigned int nr)
 {
@@ -217,8 +234,8 @@ kmbuf_ring_waitqueue(struct kmbuf_ring *ring)
 	return NULL;
 }
 
-static inline void kmbuf_ring_stats(struct kmbuf_ring *ring,
-				    struct kmbuf_ring_stats *st)
+static inline void kmbuf_ring_get_stats(struct kmbuf_ring *ring,
+					struct kmbuf_ring_stats *st)
 {
 }
 
