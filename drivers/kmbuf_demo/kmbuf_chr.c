@@ -32,14 +32,18 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/uaccess.h>
 #include <linux/uio.h>
+#include <linux/unaligned.h>
 #include <linux/wait.h>
 #include <uapi/linux/kmbuf_chr.h>
 
 /* Words generated per chunk in pattern mode before they are copied out. */
 #define KMBUF_CHR_CHUNK_WORDS	64
 /* Records one delivery run posts before it yields to other task work. */
-#define KMBUF_CHR_RECV_BUDGET	256
+#define KMBUF_CHR_RECV_BUDGET	256U
+/* Buffers a delivery run takes from the ring at a time. */
+#define KMBUF_CHR_BATCH		16U
 /* Buffer ids a RETURN copies to the stack; bigger batches allocate. */
 #define KMBUF_CHR_RETURN_STACK	64
 /* Most copies one KMBUF_CHR_MEMCPY may ask for. */
@@ -178,7 +182,41 @@ static size_t kmbuf_chr_pattern(struct iov_iter *to, u64 pos, size_t len)
 	return done;
 }
 
-/* One generator record of @size bytes to @to. */
+/*
+ * Generator record @seq of @size bytes at user address @p: the two
+ * sequence words under one user access section, then the fill.
+ */
+static int kmbuf_chr_gen_user(void __user *p, u64 seq, u32 size)
+{
+	__le64 __user *w = p;
+
+	if (!user_access_begin(p, size))
+		return -EFAULT;
+	unsafe_put_user(cpu_to_le64(seq), w, efault);
+	unsafe_put_user(cpu_to_le64(~seq), w + size / 8 - 1, efault);
+	user_access_end();
+	if (copy_to_user(w + 1, kmbuf_chr_fill + 1, size - 16))
+		return -EFAULT;
+	return 0;
+efault:
+	user_access_end();
+	return -EFAULT;
+}
+
+/* Generator record @seq of @size bytes at kernel address @k. */
+static void kmbuf_chr_gen_kbuf(u8 *k, u64 seq, u32 size)
+{
+	put_unaligned_le64(seq, k);
+	memcpy(k + 8, kmbuf_chr_fill + 1, size - 16);
+	put_unaligned_le64(~seq, k + size - 8);
+}
+
+/*
+ * One generator record of @size bytes to @to.  The destinations of read(2)
+ * (one user buffer) and of kmbuf delivery (one kernel buffer) are written
+ * directly, with one bulk copy per record; anything else goes through
+ * copy_to_iter() piece by piece.
+ */
 static ssize_t kmbuf_chr_gen(struct kmbuf_chr_file *kf, struct iov_iter *to,
 			     u32 size)
 {
@@ -188,12 +226,23 @@ static ssize_t kmbuf_chr_gen(struct kmbuf_chr_file *kf, struct iov_iter *to,
 	if (iov_iter_count(to) < size)
 		return -EMSGSIZE;
 	seq = atomic64_fetch_inc(&kf->seq);
-	head = cpu_to_le64(seq);
-	tail = cpu_to_le64(~seq);
-	if (copy_to_iter(&head, 8, to) != 8 ||
-	    copy_to_iter(kmbuf_chr_fill + 1, size - 16, to) != size - 16 ||
-	    copy_to_iter(&tail, 8, to) != 8)
-		return -EFAULT;
+	if (iter_is_ubuf(to)) {
+		if (kmbuf_chr_gen_user(to->ubuf + to->iov_offset, seq, size))
+			return -EFAULT;
+	} else if (iov_iter_is_kvec(to) &&
+		   to->kvec->iov_len - to->iov_offset >= size) {
+		kmbuf_chr_gen_kbuf(to->kvec->iov_base + to->iov_offset, seq,
+				   size);
+	} else {
+		head = cpu_to_le64(seq);
+		tail = cpu_to_le64(~seq);
+		if (copy_to_iter(&head, 8, to) != 8 ||
+		    copy_to_iter(kmbuf_chr_fill + 1, size - 16, to) != size - 16 ||
+		    copy_to_iter(&tail, 8, to) != 8)
+			return -EFAULT;
+		return size;
+	}
+	iov_iter_advance(to, size);
 	return size;
 }
 
@@ -260,23 +309,62 @@ static ssize_t kmbuf_chr_produce(struct kmbuf_chr_file *kf, u32 mode,
 	}
 }
 
+/* The next record of @kf into the kernel buffer @buf; see _produce(). */
+static ssize_t kmbuf_chr_produce_buf(struct kmbuf_chr_file *kf, u32 mode,
+				     u32 size, const struct kmbuf_buf *buf)
+{
+	struct iov_iter it;
+	struct kvec kv;
+
+	/* the benchmarks' case: straight into the buffer */
+	if (mode == KMBUF_CHR_MODE_GEN && buf->len >= size) {
+		kmbuf_chr_gen_kbuf(buf->kaddr, atomic64_fetch_inc(&kf->seq),
+				   size);
+		return size;
+	}
+	kv.iov_base = buf->kaddr;
+	kv.iov_len = buf->len;
+	iov_iter_kvec(&it, ITER_DEST, &kv, 1, buf->len);
+	return kmbuf_chr_produce(kf, mode, size, &it, kf);
+}
+
+/* Take back buffers handed to userspace but never announced by a CQE. */
+static void kmbuf_chr_unannounce(struct kmbuf_ring *ring,
+				 const struct kmbuf_buf *bufs, unsigned int nr)
+{
+	u32 bids[KMBUF_CHR_BATCH];
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		bids[i] = bufs[i].bid;
+	if (!nr || kmbuf_ring_return(ring, bids, nr) == nr)
+		return;
+	/* userspace returned one it had not been told about: the others */
+	for (i = 0; i < nr; i++)
+		kmbuf_ring_return(ring, &bids[i], 1);
+}
+
 /*
  * Deliver records into free buffers until the ring runs dry, the queue is
  * empty, the budget is spent or the command must end.  Runs in the task
  * that submitted @cmd with its ring's uring_lock held.
+ *
+ * Buffers are taken and handed to userspace in batches, one ring lock
+ * round trip per batch, then filled and announced one CQE at a time: a
+ * record is only produced once the CQE of the one before it is posted, so
+ * a full CQ ring never strands a record, and the buffers of a batch that
+ * were not needed go back to the ring.
  */
 static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
 			       unsigned int issue_flags)
 {
 	struct kmbuf_chr_pdu *pdu = kmbuf_chr_pdu(cmd);
+	struct kmbuf_buf bufs[KMBUF_CHR_BATCH];
 	struct kmbuf_chr_file *kf = pdu->kf;
 	unsigned int budget = KMBUF_CHR_RECV_BUDGET;
-	struct kmbuf_buf buf;
-	struct iov_iter it;
-	struct kvec kv;
-	u32 mode, size;
+	u32 mode, size, cflags;
+	int nr, i;
 	ssize_t n;
-	int ret;
 
 	/* SET_MODE is refused while a RECV is pending: read it once */
 	spin_lock_irq(&kf->lock);
@@ -284,35 +372,40 @@ static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
 	size = kf->rec_size;
 	spin_unlock_irq(&kf->lock);
 
-	while (budget--) {
+	while (budget) {
 		if (READ_ONCE(kf->final_set))
 			break;
-		ret = kmbuf_buf_take(pdu->ring, &buf);
-		if (ret == -ENOBUFS)
+		nr = kmbuf_buf_take_batch(pdu->ring, bufs,
+					  min(budget, KMBUF_CHR_BATCH));
+		if (nr == -ENOBUFS)
 			return;	/* the notify callback kicks us */
-		if (ret) {
+		if (nr < 0) {
 			/* -ESHUTDOWN: unbound, UNBIND has set the result */
 			kmbuf_chr_recv_end(kf, -ECANCELED, 0);
 			return;
 		}
-		kv.iov_base = buf.kaddr;
-		kv.iov_len = buf.len;
-		iov_iter_kvec(&it, ITER_DEST, &kv, 1, buf.len);
-		n = kmbuf_chr_produce(kf, mode, size, &it, kf);
-		if (n < 0) {
-			kmbuf_buf_put(pdu->ring, buf.bid);
-			if (n != -EAGAIN)	/* -EAGAIN: the writer kicks us */
-				kmbuf_chr_recv_end(kf, n, 0);
-			return;
+		/* we just took them: they are ours to hand over */
+		kmbuf_buf_to_user_batch(pdu->ring, bufs, nr);
+		for (i = 0; i < nr; i++) {
+			n = kmbuf_chr_produce_buf(kf, mode, size, &bufs[i]);
+			if (n < 0) {
+				kmbuf_chr_unannounce(pdu->ring, &bufs[i],
+						     nr - i);
+				if (n != -EAGAIN) /* -EAGAIN: a writer kicks us */
+					kmbuf_chr_recv_end(kf, n, 0);
+				return;
+			}
+			cflags = kmbuf_cqe_flags(bufs[i].bid);
+			if (!io_uring_cmd_post_mshot_cqe(cmd, n, cflags,
+							 issue_flags)) {
+				/* CQ ring full: the final CQE carries it */
+				kmbuf_chr_unannounce(pdu->ring, &bufs[i + 1],
+						     nr - i - 1);
+				kmbuf_chr_recv_end(kf, n, cflags);
+				return;
+			}
 		}
-		/* the buffer is userspace's before the CQE naming it */
-		kmbuf_buf_to_user(pdu->ring, buf.bid);
-		if (!io_uring_cmd_post_mshot_cqe(cmd, n, kmbuf_cqe_flags(buf.bid),
-						 issue_flags)) {
-			/* CQ ring full: the final CQE carries this record */
-			kmbuf_chr_recv_end(kf, n, kmbuf_cqe_flags(buf.bid));
-			return;
-		}
+		budget -= nr;
 	}
 	/* budget spent, or the command ends: continue in task work */
 	kmbuf_chr_kick(kf);

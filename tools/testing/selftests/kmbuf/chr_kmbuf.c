@@ -41,7 +41,7 @@ FIXTURE_SETUP(kchr)
 	if (self->fd < 0)
 		SKIP(return, CHR_DEV " not available (CONFIG_KMBUF_CHR)");
 	chr_drain_queue();
-	ASSERT_EQ(0, rx_init(&self->rx, 64, 4096));
+	ASSERT_EQ(0, rx_init(&self->rx, 64, 4096, 0));
 	ret = kmbuf_region_create(self->rx.ring.ring_fd, REGION_ID, REGION_SIZE,
 				  0, 0, &self->reg);
 	if (ret == -EINVAL || ret == -EOPNOTSUPP)
@@ -683,7 +683,7 @@ TEST_F(kchr, fork_shares_file_state)
 		__u64 w[64];
 
 		/* the file is already bound, whichever ring asks */
-		if (rx_init(&crx, 8, 64) ||
+		if (rx_init(&crx, 8, 64, 0) ||
 		    kmbuf_region_create(crx.ring.ring_fd, REGION_ID, 65536, 0,
 					0, &(struct kmbuf_region){ }))
 			_exit(10);
@@ -775,6 +775,65 @@ TEST_F_TIMEOUT(kchr, scribble_region, 300)
 	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_user"));
 	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_kernel"));
 	close(wfd);
+}
+
+/*
+ * A CQ ring that fills up ends the RECV with the record in hand as its
+ * final CQE; the rest of the buffers the driver took in the same batch go
+ * back to the ring, and the re-armed RECV carries on at the next record.
+ */
+TEST_F_TIMEOUT(kchr, cq_full_ends_recv_with_record, 300)
+{
+	struct kmbuf_region reg;
+	struct recv_state st = { };
+	__u32 bids[16];
+	struct rx_cqe c;
+	const char *err;
+	struct rx crx;
+	int i;
+
+	/* an 8-entry CQ ring, nobody reaping: the ninth record can't post */
+	ASSERT_EQ(0, rx_init(&crx, 4, 8, 0));
+	ASSERT_EQ(0, kmbuf_region_create(crx.ring.ring_fd, REGION_ID,
+					 64 * 512, 0, 0, &reg));
+	ASSERT_EQ(0, chr_set_mode(self->fd, KMBUF_CHR_MODE_GEN, 512, 0));
+	ASSERT_EQ(0, chr_bind(&crx, self->fd, REGION_ID, 0, 512, 64));
+	ASSERT_EQ(0, chr_recv(&crx, self->fd, UD_RECV));
+
+	/* 8 records announced plus the one for the final CQE; no strays */
+	EXPECT_EQ(9, fdinfo_val(self->fd, "kmbuf_user"));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_kernel"));
+	EXPECT_EQ(55, fdinfo_val(self->fd, "kmbuf_free"));
+
+	for (i = 0; i < 9; i++) {
+		unsigned int bid;
+
+		ASSERT_EQ(0, rx_next(&crx, &c));
+		ASSERT_EQ(UD_RECV, c.ud);
+		ASSERT_EQ(512, c.res);
+		ASSERT_TRUE(c.flags & IORING_CQE_F_BUFFER);
+		EXPECT_EQ(i < 8, !!(c.flags & IORING_CQE_F_MORE));
+		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+		ASSERT_GT(64, bid);
+		EXPECT_EQ(-1, gen_mismatch(buf_addr(&reg, 0, 512, bid), 512,
+					   512, i));
+		bids[i] = bid;
+	}
+	EXPECT_EQ(-EAGAIN, rx_peek(&crx, &c));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_chr_recv"));
+	ASSERT_EQ(9, chr_return(&crx, self->fd, bids, 9));
+	EXPECT_EQ(64, fdinfo_val(self->fd, "kmbuf_free"));
+
+	/* re-armed again and again as the tiny CQ ring keeps filling up */
+	ASSERT_EQ(0, chr_recv(&crx, self->fd, UD_RECV));
+	st.next_seq = 9;
+	err = recv_gen(&crx, self->fd, &reg, 0, 512, 64, 512, 20000, 8, &st);
+	ASSERT_EQ(NULL, err) TH_LOG("%s at record %llu", err,
+				    (unsigned long long)st.records);
+	EXPECT_LT(0, st.cqes_final_data);
+	ASSERT_EQ(0, chr_unbind(&crx, self->fd));
+	kmbuf_region_unmap(&reg);
+	rx_exit(&crx);
 }
 
 TEST_HARNESS_MAIN

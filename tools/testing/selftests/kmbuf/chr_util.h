@@ -41,14 +41,14 @@ struct rx {
 };
 
 static inline int rx_init(struct rx *rx, unsigned int entries,
-			  unsigned int cq_entries)
+			  unsigned int cq_entries, unsigned int setup_flags)
 {
 	struct io_uring_params p = { };
 	int ret;
 
 	memset(rx, 0, sizeof(*rx));
 	rx->timeout_s = 10;
-	p.flags = IORING_SETUP_CQSIZE;
+	p.flags = IORING_SETUP_CQSIZE | setup_flags;
 	p.cq_entries = cq_entries;
 	ret = io_uring_queue_init_params(entries, &rx->ring, &p);
 	if (ret)
