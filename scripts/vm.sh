@@ -87,7 +87,10 @@ scan_log() {
 
 run() {
 	local files=() timeout=${VM_TIMEOUT:-600} leak=0 outdir=$B/vm/run-$$
-	local mem=${VM_MEM:-2G} acc extra rc splat=0 cmdline
+	local mem=${VM_MEM:-2G} cpu=${VM_CPU:-max} acc extra rc splat=0 cmdline
+	local -a qemu_extra
+	# VM_QEMU_ARGS: extra QEMU options, e.g. a monitor socket for profiling
+	read -r -a qemu_extra <<< "${VM_QEMU_ARGS:-}"
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		-f) files+=("$2"); shift 2 ;;
@@ -125,11 +128,11 @@ run() {
 	: > "$outdir/console.log"
 	: > "$outdir/out.log"
 	rc=0
-	timeout -k 10 "$timeout" qemu-system-x86_64 -accel "$acc" -cpu max \
+	timeout -k 10 "$timeout" qemu-system-x86_64 -accel "$acc" -cpu "$cpu" \
 		-m "$mem" -smp 2 -display none -monitor none -no-reboot \
 		-serial "file:$outdir/console.log" -serial "file:$outdir/out.log" \
 		-kernel "$OBJ/arch/x86/boot/bzImage" -initrd "$outdir/initrd.cpio" \
-		-append "$cmdline" </dev/null >"$outdir/qemu.log" 2>&1 || rc=$?
+		-append "$cmdline" "${qemu_extra[@]}" </dev/null >"$outdir/qemu.log" 2>&1 || rc=$?
 	rm -f "$outdir/initrd.cpio" "$outdir/extra.cpio"
 	rm -rf "$outdir/extra"
 

@@ -8,11 +8,19 @@
  * touching each record the same way (its sequence number is checked), and
  * compare with an in-kernel memcpy() of the same bytes (KMBUF_CHR_MEMCPY).
  *
- * Usage: bench_chr [seconds per case, default 2]
- * Exit status 1 if a record is wrong or a path fails, else 0: the targets
- * (kmbuf >= 2x read(2), >= 1.3x pbuf) are reported, not enforced.
+ * The paths run in interleaved rounds, one after the other, and each is
+ * reported by its median round: a burst of load on a shared host slows
+ * one round of every path rather than all of one path.
+ *
+ * Usage: bench_chr [-t seconds] [-r rounds] [-s size] [-p paths]; -h
+ * explains.  Exit status 1 if a record is wrong or a path fails, else 0:
+ * the targets (kmbuf >= 2x read(2), >= 1.3x pbuf) are reported, not
+ * enforced.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "chr_util.h"
@@ -23,6 +31,8 @@
 #define BGID		5
 #define UD_RECV		1
 #define UD_RET		2
+/* both io_uring paths: the setup for a single-threaded consumer */
+#define SETUP_FLAGS	(IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN)
 
 static double secs = 2.0;
 static unsigned long bad;
@@ -84,6 +94,7 @@ static struct result bench_read(__u32 size)
 
 static struct result bench_pbuf(__u32 size)
 {
+	struct io_uring_params p = { .flags = SETUP_FLAGS };
 	struct io_uring_buf_reg reg = { };
 	struct io_uring_buf_ring *br;
 	struct io_uring ring;
@@ -94,7 +105,7 @@ static struct result bench_pbuf(__u32 size)
 	double t0, end;
 	int i;
 
-	if (io_uring_queue_init(QD * 2, &ring, 0) ||
+	if (io_uring_queue_init_params(QD * 2, &ring, &p) ||
 	    posix_memalign((void **)&br, 4096, NR_BUFS * sizeof(*br->bufs)) ||
 	    posix_memalign((void **)&bufs, 4096, (size_t)NR_BUFS * size)) {
 		fprintf(stderr, "pbuf setup failed\n");
@@ -165,7 +176,7 @@ static struct result bench_kmbuf(__u32 size, __u32 nr_bufs)
 
 	bids[0] = calloc(nr_bufs, sizeof(__u32));
 	bids[1] = calloc(nr_bufs, sizeof(__u32));
-	if (!bids[0] || !bids[1] || rx_init(&rx, 64, 256) ||
+	if (!bids[0] || !bids[1] || rx_init(&rx, 64, 256, SETUP_FLAGS) ||
 	    kmbuf_region_create(rx.ring.ring_fd, REGION_ID,
 				(size_t)nr_bufs * size, IORING_MEM_REGION_RDONLY,
 				0, &reg) ||
@@ -223,14 +234,22 @@ static struct result bench_kmbuf(__u32 size, __u32 nr_bufs)
 	return finish(ops, t0, size);
 }
 
-static struct result bench_memcpy(__u32 size, double ops)
+static struct result bench_memcpy(__u32 size)
 {
 	struct kmbuf_chr_memcpy mc = { .rec_size = size };
 	int fd = gen_fd(size);
 
-	mc.count = ops * secs;
+	/* calibrate on a short run, then copy for about @secs */
+	mc.count = 1000;
+	if (ioctl(fd, KMBUF_CHR_MEMCPY, &mc)) {
+		perror("KMBUF_CHR_MEMCPY");
+		exit(1);
+	}
+	mc.count = secs * 1e9 * 1000 / (mc.ns ? mc.ns : 1);
 	if (mc.count < 1000)
 		mc.count = 1000;
+	if (mc.count > 1 << 24)
+		mc.count = 1 << 24;
 	if (ioctl(fd, KMBUF_CHR_MEMCPY, &mc)) {
 		perror("KMBUF_CHR_MEMCPY");
 		exit(1);
@@ -240,55 +259,158 @@ static struct result bench_memcpy(__u32 size, double ops)
 				mc.count * (double)size * 1e3 / mc.ns };
 }
 
-static void row(__u32 size, const char *path, struct result r, double base)
+#define MAX_ROUNDS	32
+
+/* The rounds of one path at one record size. */
+struct series {
+	const char *name;
+	double ops[MAX_ROUNDS];
+};
+
+static int cmp_double(const void *a, const void *b)
 {
-	printf("%8u  %-22s %12.0f %10.1f %8.2fx\n", size, path, r.ops, r.mbs,
-	       r.ops / base);
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median of @n rounds, and the spread (max - min) / median in percent. */
+static double median(const struct series *se, int n, double *spread)
+{
+	double v[MAX_ROUNDS], med;
+
+	memcpy(v, se->ops, n * sizeof(*v));
+	qsort(v, n, sizeof(*v), cmp_double);
+	med = n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	*spread = med ? (v[n - 1] - v[0]) * 100 / med : 0;
+	return med;
+}
+
+static void row(__u32 size, const char *path, double ops, double spread,
+		double base)
+{
+	printf("%8u  %-22s %12.0f %10.1f %8.2fx %7.0f%%\n", size, path, ops,
+	       ops * size / 1e6, base ? ops / base : 0, spread);
+}
+
+static void usage(const char *prog)
+{
+	fprintf(stderr,
+		"Usage: %s [-t seconds] [-r rounds] [-s record size] [-p paths]\n"
+		"  -t  seconds per path and record size, default 2\n"
+		"  -r  interleaved rounds they are split into, default 5\n"
+		"  -s  only this record size (16 .. %u, a multiple of 8)\n"
+		"  -p  only these paths, any of \"abcm\" (m: in-kernel memcpy)\n",
+		prog, KMBUF_CHR_MAX_RECORD);
+	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	static const __u32 sizes[] = { 512, 4096, 65536 };
-	int fails = 0;
-	unsigned int i;
+	static const __u32 def_sizes[] = { 512, 4096, 65536 };
+	const char *paths = "abcm";
+	__u32 sizes[3], one_size = 0;
+	int rounds = 5, nr_sizes, fails = 0, opt, i, r;
 
-	if (argc > 1)
-		secs = atof(argv[1]);
+	while ((opt = getopt(argc, argv, "t:r:s:p:")) != -1) {
+		switch (opt) {
+		case 't':
+			secs = atof(optarg);
+			break;
+		case 'r':
+			rounds = atoi(optarg);
+			break;
+		case 's':
+			one_size = strtoul(optarg, NULL, 0);
+			break;
+		case 'p':
+			paths = optarg;
+			break;
+		default:
+			usage(argv[0]);
+		}
+	}
+	/* a bare number is the seconds per case, as before */
+	if (optind < argc)
+		secs = atof(argv[optind]);
+	if (secs <= 0 || rounds < 1 || rounds > MAX_ROUNDS ||
+	    (one_size && (one_size < 16 || one_size % 8 ||
+			  one_size > KMBUF_CHR_MAX_RECORD)))
+		usage(argv[0]);
+	nr_sizes = one_size ? 1 : 3;
+	for (i = 0; i < nr_sizes; i++)
+		sizes[i] = one_size ? one_size : def_sizes[i];
+	secs /= rounds;
+
 	chr_drain_queue();
-	printf("kmbuf_chr generator stream, %.1f s per case; every record's sequence number checked\n",
-	       secs);
-	printf("%8s  %-22s %12s %10s %9s\n", "record", "path", "ops/s", "MB/s",
-	       "vs read");
-	for (i = 0; i < 3; i++) {
-		struct result a = bench_read(sizes[i]);
-		struct result b = bench_pbuf(sizes[i]);
-		struct result c = bench_kmbuf(sizes[i], NR_BUFS);
-		struct result m = bench_memcpy(sizes[i], c.ops);
+	printf("kmbuf_chr generator stream: %d interleaved rounds of %.2f s per path\n",
+	       rounds, secs);
+	printf("median ops/s; spread = (max - min) / median; %s\n",
+	       "every record's sequence number checked");
+	printf("%8s  %-22s %12s %10s %9s %8s\n", "record", "path", "ops/s",
+	       "MB/s", "vs read", "spread");
+	for (i = 0; i < nr_sizes; i++) {
+		struct series a = { "(a) read(2)" }, b = { "(b) io_uring READ pbuf" };
+		struct series c = { "(c) kmbuf multishot" }, m = { "in-kernel memcpy" };
+		double ma = 0, mb = 0, mc = 0, mm, sp;
 
-		row(sizes[i], "(a) read(2)", a, a.ops);
-		row(sizes[i], "(b) io_uring READ pbuf", b, a.ops);
-		row(sizes[i], "(c) kmbuf multishot", c, a.ops);
-		row(sizes[i], "in-kernel memcpy", m, a.ops);
-		if (sizes[i] <= 4096)
-			printf("%8s  target kmbuf >= 2x read(2): %s, >= 1.3x pbuf: %s (%.2fx)\n",
-			       "", c.ops >= 2 * a.ops ? "met" : "NOT met",
-			       c.ops >= 1.3 * b.ops ? "met" : "NOT met",
-			       c.ops / b.ops);
+		/* one round runs every path once: noise hits them alike */
+		for (r = 0; r < rounds; r++) {
+			if (strchr(paths, 'a'))
+				a.ops[r] = bench_read(sizes[i]).ops;
+			if (strchr(paths, 'b'))
+				b.ops[r] = bench_pbuf(sizes[i]).ops;
+			if (strchr(paths, 'c'))
+				c.ops[r] = bench_kmbuf(sizes[i], NR_BUFS).ops;
+			if (strchr(paths, 'm'))
+				m.ops[r] = bench_memcpy(sizes[i]).ops;
+		}
+		if (strchr(paths, 'a')) {
+			ma = median(&a, rounds, &sp);
+			row(sizes[i], a.name, ma, sp, ma);
+		}
+		if (strchr(paths, 'b')) {
+			mb = median(&b, rounds, &sp);
+			row(sizes[i], b.name, mb, sp, ma);
+		}
+		if (strchr(paths, 'c')) {
+			mc = median(&c, rounds, &sp);
+			row(sizes[i], c.name, mc, sp, ma);
+		}
+		if (strchr(paths, 'm')) {
+			mm = median(&m, rounds, &sp);
+			row(sizes[i], m.name, mm, sp, ma);
+		}
+		if (sizes[i] <= 4096 && ma && mb && mc) {
+			printf("%8s  target kmbuf >= 2x read(2): %s (%.2fx), ",
+			       "", mc >= 2 * ma ? "met" : "NOT met", mc / ma);
+			printf(">= 1.3x pbuf: %s (%.2fx)\n",
+			       mc >= 1.3 * mb ? "met" : "NOT met", mc / mb);
+		}
 	}
 
 	/*
 	 * Taking and returning a buffer is O(1): the same records through a
 	 * ring of 64 and of 65536 buffers should run at the same rate.
 	 */
-	{
-		struct result small = bench_kmbuf(512, 64);
-		struct result large = bench_kmbuf(512, 65536);
+	if (!one_size && strchr(paths, 'c')) {
+		struct series small = { "(c) kmbuf multishot" };
+		struct series large = { "(c) kmbuf multishot" };
+		double ms, ml, sps, spl;
 
+		for (r = 0; r < rounds; r++) {
+			small.ops[r] = bench_kmbuf(512, 64).ops;
+			large.ops[r] = bench_kmbuf(512, 65536).ops;
+		}
+		ms = median(&small, rounds, &sps);
+		ml = median(&large, rounds, &spl);
 		printf("\nkmbuf ring size, 512 B records\n");
-		printf("%8s  %-22s %12s %10s %9s\n", "buffers", "path", "ops/s",
-		       "MB/s", "vs 64");
-		row(64, "(c) kmbuf multishot", small, small.ops);
-		row(65536, "(c) kmbuf multishot", large, small.ops);
+		printf("%8s  %-22s %12s %10s %9s %8s\n", "buffers", "path",
+		       "ops/s", "MB/s", "vs 64", "spread");
+		printf("%8u  %-22s %12.0f %10.1f %8.2fx %7.0f%%\n", 64, small.name,
+		       ms, ms * 512 / 1e6, 1.0, sps);
+		printf("%8u  %-22s %12.0f %10.1f %8.2fx %7.0f%%\n", 65536,
+		       large.name, ml, ml * 512 / 1e6, ml / ms, spl);
 	}
 	if (bad) {
 		printf("%lu records had the wrong sequence number or size\n",
