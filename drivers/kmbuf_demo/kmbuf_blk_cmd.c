@@ -23,9 +23,11 @@
 #include "kmbuf_blk.h"
 
 #include <linux/bio.h>
+#include <linux/fs.h>
 #include <linux/io_uring/cmd.h>
 #include <linux/io_uring/kmbuf.h>
 #include <linux/io_uring/region.h>
+#include <linux/pagemap.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -220,6 +222,30 @@ static int kmbuf_blk_check_io(struct kmbuf_blk_dev *dev, u64 off, u32 len)
 	return 0;
 }
 
+/*
+ * Commands bypass the disk's page cache, as O_DIRECT does, and keep it
+ * coherent the same way: dirty cached pages of the range are written back
+ * before a READ reads the disk, and before a WRITE the range's cached
+ * pages are written back and dropped (again after it, see
+ * kmbuf_blk_cmd_done()), so buffered readers see what was written.  With
+ * @nowait, -EAGAIN if that would block: io_uring retries from io-wq.
+ */
+static int kmbuf_blk_sync_cache(struct file *file, u64 pos, u32 len,
+				bool write, bool nowait)
+{
+	struct kiocb kiocb;
+
+	if (!file->f_mapping->nrpages)
+		return 0;
+	init_sync_kiocb(&kiocb, file);
+	kiocb.ki_pos = pos;
+	if (nowait)
+		kiocb.ki_flags |= IOCB_NOWAIT;
+	if (write)
+		return kiocb_invalidate_pages(&kiocb, len);
+	return kiocb_write_and_wait(&kiocb, len);
+}
+
 static void kmbuf_blk_end_io(struct bio *bio);
 
 /*
@@ -323,6 +349,16 @@ static void kmbuf_blk_cmd_done(struct io_uring_cmd *cmd,
 		res = -EBADMSG;
 	} else if (pdu->status) {
 		res = blk_status_to_errno(pdu->status);
+	} else if (pdu->write && cmd->file->f_mapping->nrpages) {
+		/*
+		 * A buffered read may have cached the old data meanwhile.  As
+		 * after an O_DIRECT write, a page that can't be dropped (dirtied
+		 * again) stays: the written data is on the disk either way.
+		 */
+		invalidate_inode_pages2_range(cmd->file->f_mapping,
+					      pdu->pos >> PAGE_SHIFT,
+					      (pdu->pos + pdu->len - 1) >>
+					      PAGE_SHIFT);
 	}
 	cflags = kmbuf_blk_cmd_release(pdu, &res);
 	io_uring_cmd_done_cflags(cmd, res, 0, cflags, issue_flags);
@@ -351,6 +387,10 @@ static int kmbuf_blk_read(struct kmbuf_blk_dev *dev, struct io_uring_cmd *cmd,
 	int ret;
 
 	ret = kmbuf_blk_check_io(dev, pos, len);
+	if (ret)
+		return ret;
+	ret = kmbuf_blk_sync_cache(cmd->file, pos, len, false,
+				   issue_flags & IO_URING_F_NONBLOCK);
 	if (ret)
 		return ret;
 	ring = kmbuf_blk_file_ring(cmd->file, &buf_size);
@@ -401,6 +441,10 @@ static int kmbuf_blk_write(struct kmbuf_blk_dev *dev,
 	if (bdev_read_only(bdev))
 		return -EPERM;
 	ret = kmbuf_blk_check_io(dev, c->offset, c->len);
+	if (ret)
+		return ret;
+	ret = kmbuf_blk_sync_cache(cmd->file, c->offset, c->len, true,
+				   issue_flags & IO_URING_F_NONBLOCK);
 	if (ret)
 		return ret;
 	region = io_uring_cmd_region_get(cmd, c->region_id);

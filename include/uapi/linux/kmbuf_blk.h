@@ -23,7 +23,10 @@
  * commands fail with ENOTTY, non-zero reserved fields with EINVAL.
  *
  * Like O_DIRECT, KMBUF_BLK_READ and KMBUF_BLK_WRITE bypass the page cache
- * of the block device and do not invalidate it.
+ * of the block device and keep it coherent: a READ first writes back dirty
+ * cached pages of its range, a WRITE writes back and drops them, so each
+ * sees buffered writes made before it and buffered reads after a WRITE see
+ * its data.
  */
 #ifndef _UAPI_LINUX_KMBUF_BLK_H
 #define _UAPI_LINUX_KMBUF_BLK_H

@@ -4,10 +4,10 @@
  *
  * Data integrity against a reference pattern at queue depth > 1, checksum
  * failures (-EBADMSG, EILSEQ for read(2)) confined to the corrupted block,
- * KMBUF_BLK_WRITE from a region, read-only buffers while reads are in
- * flight, every documented errno, buffer exhaustion, teardown with
- * commands in flight (ring exit, close, unbind, process exit) and module
- * removal.
+ * KMBUF_BLK_WRITE from a region, page cache coherence with buffered I/O,
+ * read-only buffers while reads are in flight, every documented errno,
+ * buffer exhaustion, teardown with commands in flight (ring exit, close,
+ * unbind, process exit) and module removal.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -351,6 +351,46 @@ TEST_F(blk, write_then_read)
 				  0, NULL));
 	close(fd2);
 	kmbuf_region_unmap(&rw);
+}
+
+/*
+ * The commands keep the page cache coherent, as O_DIRECT does: a READ
+ * sees a buffered write still dirty in the cache, and a buffered read
+ * after a WRITE sees the new data, not pages cached before it.
+ */
+TEST_F(blk, page_cache_coherent)
+{
+	struct blk_ctx *c = &self->c;
+	const __u64 a = 5 << 20, b = 6 << 20;
+	const __u32 len = 16 * 1024;
+	struct kmbuf_region rw;
+	char buf[16 * 1024];
+	int fdb, res;
+	__u32 fl;
+
+	fdb = open(BLK_DEV, O_RDWR);
+	ASSERT_LE(0, fdb);
+
+	/* dirty in the cache, not yet on the disk */
+	blk_pattern_fill(buf, a, len, 21);
+	ASSERT_EQ((ssize_t)len, pwrite(fdb, buf, len, a));
+	res = blk_cmd(&c->ring, c->fd, KMBUF_BLK_READ, a, len, 0, 0, &fl);
+	ASSERT_EQ((int)len, res);
+	EXPECT_EQ(-1, buf_check(c, fl, a, len, 21));
+
+	/* cached before a WRITE: dropped, the next buffered read sees it */
+	ASSERT_EQ((ssize_t)len, pread(fdb, buf, len, b));
+	EXPECT_EQ(-1, blk_pattern_check(buf, b, len, SEED));
+	ASSERT_EQ(0, kmbuf_region_create(c->ring.ring_fd, RW_ID, RW_SIZE, 0,
+					 0, &rw));
+	blk_pattern_fill(rw.addr, b, len, 22);
+	EXPECT_EQ((int)len, blk_cmd(&c->ring, c->fd, KMBUF_BLK_WRITE, b, len,
+				    RW_ID, 0, NULL));
+	ASSERT_EQ((ssize_t)len, pread(fdb, buf, len, b));
+	EXPECT_EQ(-1, blk_pattern_check(buf, b, len, 22));
+
+	kmbuf_region_unmap(&rw);
+	close(fdb);
 }
 
 /*
