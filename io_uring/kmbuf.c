@@ -71,6 +71,9 @@ struct kmbuf_ring {
 	refcount_t		refs;
 	struct wait_queue_head	wait;
 	struct work_struct	free_work;
+	/* on region->kmbuf_rings from creation until the last reference */
+	struct list_head	region_node;
+	u64			end;		/* @offset + bytes of all buffers */
 };
 
 /**
@@ -114,6 +117,21 @@ static void kmbuf_ring_free(struct kmbuf_ring *ring)
 	kfree(ring);
 }
 
+/*
+ * The last reference is gone: nothing can write into the ring's buffers
+ * any more, so its bytes of the region may go to a new ring, now rather
+ * than when the free work gets to run.
+ */
+static void kmbuf_ring_release_range(struct kmbuf_ring *ring)
+{
+	struct io_uring_region *region = ring->region;
+	unsigned long flags;
+
+	spin_lock_irqsave(&region->kmbuf_lock, flags);
+	list_del(&ring->region_node);
+	spin_unlock_irqrestore(&region->kmbuf_lock, flags);
+}
+
 static void kmbuf_ring_free_work(struct work_struct *work)
 {
 	kmbuf_ring_free(container_of(work, struct kmbuf_ring, free_work));
@@ -132,15 +150,24 @@ static void kmbuf_ring_free_work(struct work_struct *work)
  * is returned with one reference, owned by the caller and dropped by
  * kmbuf_ring_destroy().
  *
+ * The ring's bytes of @region are its own until its last reference is
+ * gone (after kmbuf_ring_destroy() and the kmbuf_ring_put() of every
+ * command still in flight): no other ring, of this driver or another, can
+ * be built over any of them meanwhile, so a driver that lets userspace map
+ * a region read-only can rely on nobody else writing into the buffers it
+ * hands out.
+ *
  * Context: Process context; may sleep.  Allocates about 3 bytes per buffer,
  * charged to the caller's memory cgroup.
  * Return: the ring, ERR_PTR(-EINVAL) or ERR_PTR(-EOVERFLOW) if @desc is
- * invalid for @region (see kmbuf_desc_validate()), or ERR_PTR(-ENOMEM).
+ * invalid for @region (see kmbuf_desc_validate()), ERR_PTR(-EBUSY) if its
+ * range overlaps that of a ring on @region not yet destroyed, or
+ * ERR_PTR(-ENOMEM).
  */
 struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
 				     const struct kmbuf_ring_desc *desc)
 {
-	struct kmbuf_ring *ring;
+	struct kmbuf_ring *ring, *other;
 	u32 i;
 	int ret;
 
@@ -152,6 +179,7 @@ struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
 	ring = kzalloc(sizeof(*ring), GFP_KERNEL_ACCOUNT);
 	if (!ring)
 		return ERR_PTR(-ENOMEM);
+	ret = -ENOMEM;
 	ring->fifo = kvmalloc_array(desc->nr_bufs, sizeof(*ring->fifo),
 				    GFP_KERNEL_ACCOUNT);
 	if (!ring->fifo)
@@ -174,13 +202,29 @@ struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
 	refcount_set(&ring->refs, 1);
 	init_waitqueue_head(&ring->wait);
 	INIT_WORK(&ring->free_work, kmbuf_ring_free_work);
+	/* kmbuf_desc_validate() checked: no overflow, inside the region */
+	ring->end = desc->offset + (u64)desc->buf_size * desc->nr_bufs;
+
+	/* each byte of a region belongs to at most one ring */
+	spin_lock_irq(&region->kmbuf_lock);
+	list_for_each_entry(other, &region->kmbuf_rings, region_node) {
+		if (other->offset < ring->end && ring->offset < other->end) {
+			spin_unlock_irq(&region->kmbuf_lock);
+			ret = -EBUSY;
+			goto free_owner;
+		}
+	}
+	list_add_tail(&ring->region_node, &region->kmbuf_rings);
+	spin_unlock_irq(&region->kmbuf_lock);
 	return ring;
 
+free_owner:
+	kvfree(ring->owner);
 free_fifo:
 	kvfree(ring->fifo);
 free_ring:
 	kfree(ring);
-	return ERR_PTR(-ENOMEM);
+	return ERR_PTR(ret);
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_create);
 
@@ -196,8 +240,8 @@ EXPORT_SYMBOL_GPL(kmbuf_ring_create);
  * Context: Process context; may sleep.  Usually called from the driver's
  * ->uring_cmd() handler, which io_uring runs in process context.
  * Return: the ring, ERR_PTR(-ENOENT) if no region has that id,
- * ERR_PTR(-EINVAL) or ERR_PTR(-EOVERFLOW) for a bad @desc, or
- * ERR_PTR(-ENOMEM).
+ * ERR_PTR(-EINVAL) or ERR_PTR(-EOVERFLOW) for a bad @desc, ERR_PTR(-EBUSY)
+ * if the range overlaps another ring's, or ERR_PTR(-ENOMEM).
  */
 struct kmbuf_ring *kmbuf_ring_create_cmd(struct io_uring_cmd *cmd,
 					 const struct kmbuf_ring_desc *desc)
@@ -243,8 +287,10 @@ EXPORT_SYMBOL_GPL(kmbuf_ring_get);
  */
 void kmbuf_ring_put(struct kmbuf_ring *ring)
 {
-	if (refcount_dec_and_test(&ring->refs))
+	if (refcount_dec_and_test(&ring->refs)) {
+		kmbuf_ring_release_range(ring);
 		schedule_work(&ring->free_work);
+	}
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_put);
 
@@ -258,7 +304,8 @@ EXPORT_SYMBOL_GPL(kmbuf_ring_put);
  * reference to the ring is gone.  When this function returns, @desc->notify
  * is not running and will not be called again, so the driver may free what
  * it uses and its module may go away.  If no other reference exists the
- * ring is freed before returning.
+ * ring is freed before returning; otherwise its range of the region stays
+ * reserved until the last kmbuf_ring_put().
  *
  * The owner must call this exactly once, and only once no other code can
  * reach the ring through the owner's reference; code that can race with
@@ -278,8 +325,10 @@ void kmbuf_ring_destroy(struct kmbuf_ring *ring)
 	/* ->notify() runs under rcu_read_lock(), wait for running ones */
 	synchronize_rcu();
 
-	if (refcount_dec_and_test(&ring->refs))
+	if (refcount_dec_and_test(&ring->refs)) {
+		kmbuf_ring_release_range(ring);
 		kmbuf_ring_free(ring);
+	}
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_destroy);
 

@@ -54,6 +54,8 @@ static int kmbuf_test_region_init(struct kunit *test, size_t size)
 	r->id = 3;
 	/* one for the test, one to hand over to the ring */
 	refcount_set(&r->refs, 2);
+	spin_lock_init(&r->kmbuf_lock);
+	INIT_LIST_HEAD(&r->kmbuf_rings);
 	return 0;
 }
 
@@ -390,6 +392,66 @@ static void kmbuf_test_take_batch(struct kunit *test)
 
 	kmbuf_ring_destroy(ring);
 	kt->ring = NULL;
+}
+
+/*
+ * Rings on one region never share a byte: an overlapping range is refused
+ * with -EBUSY for as long as the ring owning it has references, even after
+ * kmbuf_ring_destroy(); adjacent ranges are fine.
+ */
+static void kmbuf_test_overlap(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_ring_desc desc = { .buf_size = 64, .nr_bufs = 4 };
+	struct kmbuf_ring *a, *b, *c;
+	unsigned int i;
+
+	/* a: bytes [128, 384); refused creations keep the caller's ref */
+	a = kmbuf_test_ring(test, KT_REGION_SIZE, 128, 64, 4);
+	refcount_inc(&kt->region.refs);		/* for b */
+	for (desc.offset = 0; desc.offset < 384; desc.offset += 64) {
+		/* [0, 256) .. [320, 576): all overlap a except [384, ..) */
+		KUNIT_EXPECT_PTR_EQ(test, kmbuf_ring_create(&kt->region, &desc),
+				    ERR_PTR(-EBUSY));
+	}
+	desc.offset = 384;
+	b = kmbuf_ring_create(&kt->region, &desc);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	/* [0, 128): right below a */
+	desc.offset = 0;
+	desc.nr_bufs = 2;
+	refcount_inc(&kt->region.refs);
+	c = kmbuf_ring_create(&kt->region, &desc);
+	if (IS_ERR(c)) {
+		refcount_dec(&kt->region.refs);
+		KUNIT_FAIL(test, "adjacent ring: %ld", PTR_ERR(c));
+	} else {
+		kmbuf_ring_destroy(c);
+	}
+	refcount_inc(&kt->region.refs);		/* for a's successor */
+
+	/* destroyed, but a command still holds a: its bytes stay taken */
+	kmbuf_ring_get(a);
+	kt->ring = NULL;
+	kmbuf_ring_destroy(a);
+	desc.offset = 128;
+	desc.nr_bufs = 4;
+	KUNIT_EXPECT_PTR_EQ(test, kmbuf_ring_create(&kt->region, &desc),
+			    ERR_PTR(-EBUSY));
+	/* the last reference gives them back at once, not when freed */
+	kmbuf_ring_put(a);
+	a = kmbuf_ring_create(&kt->region, &desc);
+	KUNIT_EXPECT_NOT_ERR_OR_NULL(test, a);
+	if (!IS_ERR(a))
+		kmbuf_ring_destroy(a);
+	else
+		refcount_dec(&kt->region.refs);
+	kmbuf_ring_destroy(b);
+
+	for (i = 0; i < 100 && refcount_read(&kt->region.refs) != 1; i++)
+		msleep(20);
+	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+	KUNIT_EXPECT_TRUE(test, list_empty(&kt->region.kmbuf_rings));
 }
 
 /* A rejected batch changes nothing, wherever the bad id is. */
@@ -734,6 +796,7 @@ static struct kunit_case kmbuf_test_cases[] = {
 	KUNIT_CASE(kmbuf_test_fifo_wrap),
 	KUNIT_CASE(kmbuf_test_ownership),
 	KUNIT_CASE(kmbuf_test_take_batch),
+	KUNIT_CASE(kmbuf_test_overlap),
 	KUNIT_CASE(kmbuf_test_batch_atomic),
 	KUNIT_CASE(kmbuf_test_max_bufs),
 	KUNIT_CASE(kmbuf_test_bvec),

@@ -39,17 +39,13 @@ struct kmbuf_blk_binding {
 	struct file		*file;	/* the key; never dereferenced */
 	struct kmbuf_ring	*ring;
 	u32			buf_size;
-	/* the ring's bytes in its region; the ring keeps the region alive */
-	struct io_uring_region	*region;
-	u64			start, end;
 };
 
 /*
- * Every binding of every disk.  Module-wide, because two rings on
- * overlapping parts of one region (bound through two files, possibly of
- * two disks) would let reads through one overwrite buffers userspace holds
- * from the other: verified data must not change under its reader, so
- * overlaps are refused.
+ * Every binding of every disk.  Verified data must not change under its
+ * reader, so no other ring may write into our buffers: the kmbuf core
+ * refuses a ring over bytes of a region another ring still owns, whichever
+ * driver built it (-EBUSY from kmbuf_ring_create()).
  */
 static DEFINE_SPINLOCK(kmbuf_blk_bind_lock);
 static LIST_HEAD(kmbuf_blk_binds);
@@ -83,18 +79,6 @@ static struct kmbuf_blk_binding *kmbuf_blk_find_locked(struct file *file)
 		if (b->file == file)
 			return b;
 	return NULL;
-}
-
-static bool kmbuf_blk_overlaps_locked(struct kmbuf_blk_binding *nb)
-{
-	struct kmbuf_blk_binding *b;
-
-	lockdep_assert_held(&kmbuf_blk_bind_lock);
-	list_for_each_entry(b, &kmbuf_blk_binds, node)
-		if (b->region == nb->region && b->start < nb->end &&
-		    nb->start < b->end)
-			return true;
-	return false;
 }
 
 /* The file's ring with a reference for the caller, or NULL. */
@@ -184,15 +168,10 @@ static int kmbuf_blk_bind(struct kmbuf_blk_dev *dev, struct io_uring_cmd *cmd,
 	b->file = cmd->file;
 	b->ring = ring;
 	b->buf_size = arg.buf_size;
-	b->region = region;
-	b->start = arg.offset;
-	/* kmbuf_ring_create() checked: no overflow, inside the region */
-	b->end = arg.offset + (u64)arg.buf_size * arg.nr_bufs;
 
 	spin_lock(&kmbuf_blk_bind_lock);
-	/* a concurrent BIND on the same file, or a ring on the same bytes */
-	busy = kmbuf_blk_find_locked(cmd->file) ||
-	       kmbuf_blk_overlaps_locked(b);
+	/* a concurrent BIND on the same file */
+	busy = kmbuf_blk_find_locked(cmd->file);
 	if (!busy)
 		list_add(&b->node, &kmbuf_blk_binds);
 	spin_unlock(&kmbuf_blk_bind_lock);

@@ -51,8 +51,9 @@ struct wait_queue_head;
  * @priv: passed to @notify
  *
  * Buffer @bid occupies bytes [@offset + @bid * @buf_size, + @buf_size) of
- * the region.  Several rings may share one region; the driver decides
- * whether their ranges may overlap.
+ * the region.  Several rings may share one region, on ranges that do not
+ * overlap: kmbuf_ring_create() refuses a range any byte of which belongs to
+ * a ring that still exists (not destroyed, or with references left).
  */
 struct kmbuf_ring_desc {
 	u32	region_id;

@@ -12,8 +12,10 @@
 #define _LINUX_IO_URING_REGION_H
 
 #include <linux/err.h>
+#include <linux/list.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
+#include <linux/spinlock_types.h>
 #include <linux/types.h>
 
 struct io_ring_ctx;
@@ -52,6 +54,9 @@ struct io_uring_region {
 	refcount_t		refs;
 	struct user_struct	*user;
 	struct rcu_head		rcu;
+	/* kmbuf rings built on the region, on bytes no other ring uses */
+	spinlock_t		kmbuf_lock;
+	struct list_head	kmbuf_rings;
 };
 
 #if defined(CONFIG_IO_URING)

@@ -89,8 +89,8 @@ struct kmbuf_blk_bind {
  * KMBUF_BLK_READ; it stays bound until KMBUF_BLK_UNBIND or until the file
  * is released.  The region (its memory and accounting) lives as long as
  * the binding, even past the io_uring instance.  Res 0.  EBUSY: the file
- * already has a ring, or another file's ring uses some of the same bytes
- * of the region (reads through it would overwrite buffers of this one);
+ * already has a ring, or another ring (of any driver, still bound or with
+ * commands in flight) uses some of the same bytes of the region;
  * ENOENT: no such region; EACCES: the region is
  * writable by userspace (not IORING_MEM_REGION_RDONLY, or user memory);
  * EINVAL: bad size, alignment, count, range or reserved field; EOVERFLOW:

@@ -116,7 +116,9 @@ struct kmbuf_chr_memcpy {
 /*
  * KMBUF_CHR_BIND: uring_cmd only (addr points to struct kmbuf_chr_bind).
  * Builds a kmbuf ring on the region and binds it to the open file.  Res 0.
- * EBUSY: the file already has a ring; ENOENT: no such region; EINVAL: bad
+ * EBUSY: the file already has a ring, or another ring (of any driver,
+ * still bound or with commands in flight) uses some of the same bytes of
+ * the region; ENOENT: no such region; EINVAL: bad
  * sizes, alignment, count, range or reserved field; EOVERFLOW: range
  * overflows; EFAULT; ENOMEM.
  */

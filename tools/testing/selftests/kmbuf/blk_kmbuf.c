@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 
 #include "blk_util.h"
+#include <linux/kmbuf_chr.h>
 #include "../kselftest_harness.h"
 
 #define BS		4096U			/* module default */
@@ -351,6 +352,62 @@ TEST_F(blk, write_then_read)
 				  0, NULL));
 	close(fd2);
 	kmbuf_region_unmap(&rw);
+}
+
+/* KMBUF_CHR_BIND of /dev/kmbuf_chr through @ring; its result. */
+static int chr_bind_on(struct io_uring *ring, int chr_fd, __u32 region,
+		       __u64 off, __u32 buf_size, __u32 nr_bufs)
+{
+	struct kmbuf_chr_bind b = {
+		.region_id = region, .buf_size = buf_size,
+		.offset = off, .nr_bufs = nr_bufs,
+	};
+	struct kmbuf_chr_cmd cc = { .addr = (uintptr_t)&b };
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	int res;
+
+	if (!sqe)
+		return -EBUSY;
+	kmbuf_prep_uring_cmd(sqe, chr_fd, KMBUF_CHR_BIND, 0, &cc, sizeof(cc));
+	sqe->user_data = 0xc4;
+	if (io_uring_submit_and_wait(ring, 1) < 0 ||
+	    io_uring_wait_cqe(ring, &cqe))
+		return -EIO;
+	res = cqe->user_data == 0xc4 ? cqe->res : -EIO;
+	io_uring_cqe_seen(ring, cqe);
+	return res;
+}
+
+/*
+ * The bytes of a region belong to one ring at a time, whichever driver
+ * built it: kmbuf_chr can't bind over this disk's ring (its generator
+ * would overwrite verified data), nor this driver over kmbuf_chr's.
+ */
+TEST_F(blk, ring_bytes_exclusive_across_drivers)
+{
+	struct blk_ctx *c = &self->c;
+	const __u64 spare = (__u64)NBUF * BUFSZ;
+	int chr_fd, fd2;
+
+	if (access("/dev/kmbuf_chr", F_OK) && system("modprobe kmbuf_chr"))
+		SKIP(return, "kmbuf_chr not available");
+	chr_fd = open("/dev/kmbuf_chr", O_RDWR);
+	ASSERT_LE(0, chr_fd);
+	fd2 = open(BLK_DEV, O_RDONLY);
+	ASSERT_LE(0, fd2);
+
+	/* the disk's ring holds [0, spare) */
+	EXPECT_EQ(-EBUSY, chr_bind_on(&c->ring, chr_fd, RO_ID, 0, 4096, 4));
+	EXPECT_EQ(-EBUSY, chr_bind_on(&c->ring, chr_fd, RO_ID, spare - 4096,
+				      4096, 2));
+	/* the two spare buffers are free: kmbuf_chr takes them */
+	ASSERT_EQ(0, chr_bind_on(&c->ring, chr_fd, RO_ID, spare, BUFSZ, 2));
+	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, fd2, RO_ID, spare, BUFSZ, 1));
+	/* closing kmbuf_chr's file destroys its ring: the bytes are free */
+	close(chr_fd);
+	EXPECT_EQ(0, blk_bind(&c->ring, fd2, RO_ID, spare, BUFSZ, 2));
+	close(fd2);
 }
 
 /*
