@@ -71,8 +71,14 @@ done
 
 # --- Sphinx: our documents, their kernel-doc directives and the toctree -------
 # (graphviz is not installed: its "dot(1) not found" notice is not ours)
-out=$(make -s -C "$TREE" O="$B/docs" SPHINXDIRS=io_uring htmldocs 2>&1)
-rc=$?
+# without sphinx-build the kernel's htmldocs target only prints SKIP
+if command -v sphinx-build >/dev/null; then
+	out=$(make -s -C "$TREE" O="$B/docs" SPHINXDIRS=io_uring htmldocs 2>&1)
+	rc=$?
+else
+	out="sphinx-build not found (scripts/deps.sh installs python3-sphinx)"
+	rc=127
+fi
 w=$(echo "$out" | grep -E 'WARNING|ERROR|CRITICAL' | grep -v 'dot(1) not found' || true)
 if [ $rc -eq 0 ] && [ -z "$w" ]; then
 	ok "htmldocs Documentation/io_uring"
