@@ -21,7 +21,8 @@
  *
  * In the record modes read(2) and io_uring reads return exactly one record
  * per call, or fail with EMSGSIZE (leaving the record queued) if the
- * buffer is too small for it.
+ * buffer is too small for it.  EFAULT leaves a queued record queued; a
+ * generator record is used up (the next read gets the next number).
  *
  * Commands: cmd_op values are ioctl numbers with magic KMBUF_CHR_MAGIC.
  * Submitted as IORING_OP_URING_CMD, the 16-byte sqe->cmd area holds a

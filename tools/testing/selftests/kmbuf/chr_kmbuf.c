@@ -7,7 +7,9 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include "chr_util.h"
@@ -189,6 +191,55 @@ TEST_F_TIMEOUT(kchr, gen_integrity_small_ring, 300)
 	}
 	EXPECT_EQ(-1, fdinfo_val(self->fd, "kmbuf_bufs"));
 	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_chr_recv"));
+}
+
+/*
+ * Generator records through every destination shape: read(2) into an
+ * unaligned buffer, readv(2) split at odd places, a readv(2) too short for
+ * a record (EMSGSIZE, the record stays for the next read), and buffers
+ * that fault (EFAULT).
+ */
+TEST_F(kchr, gen_read_destinations)
+{
+	static unsigned char a[5], b[300], c[207];
+	struct iovec iov[3] = {
+		{ a, sizeof(a) }, { b, sizeof(b) }, { c, sizeof(c) },
+	};
+	static unsigned char buf[512 + 3];
+	static __u64 whole[64];
+	long pg = sysconf(_SC_PAGESIZE);
+	char *p;
+
+	ASSERT_EQ(0, chr_set_mode(self->fd, KMBUF_CHR_MODE_GEN, 512, 40));
+	ASSERT_EQ(512, read(self->fd, buf + 3, 512));
+	memcpy(whole, buf + 3, 512);
+	EXPECT_EQ(-1, gen_mismatch(whole, 512, 512, 40));
+
+	ASSERT_EQ(512, readv(self->fd, iov, 3));
+	memcpy(whole, a, sizeof(a));
+	memcpy((char *)whole + sizeof(a), b, sizeof(b));
+	memcpy((char *)whole + sizeof(a) + sizeof(b), c, sizeof(c));
+	EXPECT_EQ(-1, gen_mismatch(whole, 512, 512, 41));
+
+	iov[2].iov_len = sizeof(c) - 1;
+	EXPECT_EQ(-1, readv(self->fd, iov, 3));
+	EXPECT_EQ(EMSGSIZE, errno);
+	ASSERT_EQ(512, read(self->fd, whole, 512));
+	EXPECT_EQ(-1, gen_mismatch(whole, 512, 512, 42));
+
+	/* unmapped, and mapped for the first word only: EFAULT */
+	EXPECT_EQ(-1, read(self->fd, (void *)8, 512));
+	EXPECT_EQ(EFAULT, errno);
+	p = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, munmap(p + pg, pg));
+	EXPECT_EQ(-1, read(self->fd, p + pg - 8, 512));
+	EXPECT_EQ(EFAULT, errno);
+	munmap(p, pg);
+	/* each fault used up its number */
+	ASSERT_EQ(512, read(self->fd, whole, 512));
+	EXPECT_EQ(-1, gen_mismatch(whole, 512, 512, 45));
 }
 
 /* A record bigger than the buffers ends the RECV with -EMSGSIZE. */
