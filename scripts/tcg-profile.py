@@ -87,6 +87,10 @@ def main():
     top = int(sys.argv[3]) if len(sys.argv) > 3 else 40
     mon = Monitor(sock)
     while START not in read_log(log):
+        try:
+            mon.cmd('info status')     # fails once QEMU has exited
+        except (EOFError, OSError):
+            sys.exit('tcg-profile: the guest ended before the start marker')
         time.sleep(0.2)
     samples = collections.Counter()
     total = 0
