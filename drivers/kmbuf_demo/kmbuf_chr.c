@@ -212,10 +212,10 @@ static void kmbuf_chr_gen_kbuf(u8 *k, u64 seq, u32 size)
 }
 
 /*
- * One generator record of @size bytes to @to.  The destinations of read(2)
- * (one user buffer) and of kmbuf delivery (one kernel buffer) are written
- * directly, with one bulk copy per record; anything else goes through
- * copy_to_iter() piece by piece.
+ * One generator record of @size bytes to @to.  read(2)'s destination, one
+ * user buffer, is written directly with one bulk copy; anything else goes
+ * through copy_to_iter() piece by piece.  kmbuf delivery writes its
+ * kernel buffers with kmbuf_chr_gen_kbuf() and does not come here.
  */
 static ssize_t kmbuf_chr_gen(struct kmbuf_chr_file *kf, struct iov_iter *to,
 			     u32 size)
@@ -229,20 +229,15 @@ static ssize_t kmbuf_chr_gen(struct kmbuf_chr_file *kf, struct iov_iter *to,
 	if (iter_is_ubuf(to)) {
 		if (kmbuf_chr_gen_user(to->ubuf + to->iov_offset, seq, size))
 			return -EFAULT;
-	} else if (iov_iter_is_kvec(to) &&
-		   to->kvec->iov_len - to->iov_offset >= size) {
-		kmbuf_chr_gen_kbuf(to->kvec->iov_base + to->iov_offset, seq,
-				   size);
-	} else {
-		head = cpu_to_le64(seq);
-		tail = cpu_to_le64(~seq);
-		if (copy_to_iter(&head, 8, to) != 8 ||
-		    copy_to_iter(kmbuf_chr_fill + 1, size - 16, to) != size - 16 ||
-		    copy_to_iter(&tail, 8, to) != 8)
-			return -EFAULT;
+		iov_iter_advance(to, size);
 		return size;
 	}
-	iov_iter_advance(to, size);
+	head = cpu_to_le64(seq);
+	tail = cpu_to_le64(~seq);
+	if (copy_to_iter(&head, 8, to) != 8 ||
+	    copy_to_iter(kmbuf_chr_fill + 1, size - 16, to) != size - 16 ||
+	    copy_to_iter(&tail, 8, to) != 8)
+		return -EFAULT;
 	return size;
 }
 
