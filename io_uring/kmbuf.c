@@ -73,7 +73,6 @@ struct kmbuf_ring {
 	struct work_struct	free_work;
 	/* on region->kmbuf_rings from creation until the last reference */
 	struct list_head	region_node;
-	u64			end;		/* @offset + bytes of all buffers */
 };
 
 /**
@@ -115,6 +114,12 @@ static void kmbuf_ring_free(struct kmbuf_ring *ring)
 	kvfree(ring->owner);
 	kvfree(ring->fifo);
 	kfree(ring);
+}
+
+/* End of the ring's bytes in its region (checked not to overflow). */
+static u64 kmbuf_ring_end(const struct kmbuf_ring *ring)
+{
+	return ring->offset + (u64)ring->buf_size * ring->nr_bufs;
 }
 
 /*
@@ -202,13 +207,11 @@ struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
 	refcount_set(&ring->refs, 1);
 	init_waitqueue_head(&ring->wait);
 	INIT_WORK(&ring->free_work, kmbuf_ring_free_work);
-	/* kmbuf_desc_validate() checked: no overflow, inside the region */
-	ring->end = desc->offset + (u64)desc->buf_size * desc->nr_bufs;
-
 	/* each byte of a region belongs to at most one ring */
 	spin_lock_irq(&region->kmbuf_lock);
 	list_for_each_entry(other, &region->kmbuf_rings, region_node) {
-		if (other->offset < ring->end && ring->offset < other->end) {
+		if (other->offset < kmbuf_ring_end(ring) &&
+		    ring->offset < kmbuf_ring_end(other)) {
 			spin_unlock_irq(&region->kmbuf_lock);
 			ret = -EBUSY;
 			goto free_owner;
