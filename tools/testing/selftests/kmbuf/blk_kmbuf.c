@@ -364,19 +364,13 @@ static int chr_bind_on(struct io_uring *ring, int chr_fd, __u32 region,
 	};
 	struct kmbuf_chr_cmd cc = { .addr = (uintptr_t)&b };
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-	struct io_uring_cqe *cqe;
-	int res;
+	__u64 want = blk_sync_ud();
 
 	if (!sqe)
 		return -EBUSY;
 	kmbuf_prep_uring_cmd(sqe, chr_fd, KMBUF_CHR_BIND, 0, &cc, sizeof(cc));
-	sqe->user_data = 0xc4;
-	if (io_uring_submit_and_wait(ring, 1) < 0 ||
-	    io_uring_wait_cqe(ring, &cqe))
-		return -EIO;
-	res = cqe->user_data == 0xc4 ? cqe->res : -EIO;
-	io_uring_cqe_seen(ring, cqe);
-	return res;
+	sqe->user_data = want;
+	return blk_sync_wait(ring, want, NULL);
 }
 
 /*

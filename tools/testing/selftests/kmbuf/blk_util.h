@@ -177,21 +177,24 @@ static inline unsigned int blk_ready(struct io_uring *ring)
 	return io_uring_cq_ready(ring) + blk_bl_tail - blk_bl_head;
 }
 
-/*
- * Run one command and return its CQE's res (its flags in *@flags),
- * keeping CQEs of other requests for blk_reap().  -ETIME if none came.
- */
-static inline int blk_cmd(struct io_uring *ring, int fd, __u32 op,
-			  __u64 offset, __u32 len, __u16 region_id,
-			  __u64 addr, __u32 *flags)
+/* A user_data for one synchronous command, for blk_sync_wait(). */
+static inline __u64 blk_sync_ud(void)
 {
-	__u64 want = BLK_UD_SYNC | ++blk_sync_seq, ud;
+	return BLK_UD_SYNC | ++blk_sync_seq;
+}
+
+/*
+ * Submit what is queued and return the res of the CQE whose user_data is
+ * @want (its flags in *@flags), keeping CQEs of other requests for
+ * blk_reap().  -ETIME if none came.
+ */
+static inline int blk_sync_wait(struct io_uring *ring, __u64 want,
+				__u32 *flags)
+{
+	__u64 ud;
 	__u32 f;
 	int ret, res;
 
-	ret = blk_queue(ring, fd, op, offset, len, region_id, addr, want);
-	if (ret)
-		return ret;
 	ret = io_uring_submit(ring);
 	if (ret < 0)
 		return ret;
@@ -211,6 +214,20 @@ static inline int blk_cmd(struct io_uring *ring, int fd, __u32 op,
 	if (flags)
 		*flags = f;
 	return res;
+}
+
+/* Run one kmbuf_blk command and return its CQE's res; see blk_sync_wait(). */
+static inline int blk_cmd(struct io_uring *ring, int fd, __u32 op,
+			  __u64 offset, __u32 len, __u16 region_id,
+			  __u64 addr, __u32 *flags)
+{
+	__u64 want = blk_sync_ud();
+	int ret;
+
+	ret = blk_queue(ring, fd, op, offset, len, region_id, addr, want);
+	if (ret)
+		return ret;
+	return blk_sync_wait(ring, want, flags);
 }
 
 static inline int blk_bind(struct io_uring *ring, int fd, __u32 region_id,
