@@ -37,10 +37,6 @@
 static double secs = 2.0;
 static unsigned long bad;
 
-struct result {
-	double ops, mbs;
-};
-
 static double now(void)
 {
 	struct timespec ts;
@@ -68,14 +64,13 @@ static int gen_fd(__u32 size)
 	return fd;
 }
 
-static struct result finish(unsigned long ops, double t0, __u32 size)
+/* Operations per second since @t0. */
+static double rate(unsigned long ops, double t0)
 {
-	double dt = now() - t0;
-
-	return (struct result){ ops / dt, ops * (double)size / dt / 1e6 };
+	return ops / (now() - t0);
 }
 
-static struct result bench_read(__u32 size)
+static double bench_read(__u32 size)
 {
 	void *buf = malloc(size);
 	int fd = gen_fd(size);
@@ -89,10 +84,10 @@ static struct result bench_read(__u32 size)
 	} while (now() < end);
 	close(fd);
 	free(buf);
-	return finish(ops, t0, size);
+	return rate(ops, t0);
 }
 
-static struct result bench_pbuf(__u32 size)
+static double bench_pbuf(__u32 size)
 {
 	struct io_uring_params p = { .flags = SETUP_FLAGS };
 	struct io_uring_buf_reg reg = { };
@@ -160,10 +155,10 @@ static struct result bench_pbuf(__u32 size)
 	close(fd);
 	free(bufs);
 	free(br);
-	return finish(ops, t0, size);
+	return rate(ops, t0);
 }
 
-static struct result bench_kmbuf(__u32 size, __u32 nr_bufs)
+static double bench_kmbuf(__u32 size, __u32 nr_bufs)
 {
 	__u32 *bids[2];
 	unsigned int batch = 0, nb;
@@ -231,10 +226,10 @@ static struct result bench_kmbuf(__u32 size, __u32 nr_bufs)
 	close(fd);
 	free(bids[0]);
 	free(bids[1]);
-	return finish(ops, t0, size);
+	return rate(ops, t0);
 }
 
-static struct result bench_memcpy(__u32 size)
+static double bench_memcpy(__u32 size)
 {
 	struct kmbuf_chr_memcpy mc = { .rec_size = size };
 	int fd = gen_fd(size);
@@ -255,16 +250,30 @@ static struct result bench_memcpy(__u32 size)
 		exit(1);
 	}
 	close(fd);
-	return (struct result){ mc.count * 1e9 / mc.ns,
-				mc.count * (double)size * 1e3 / mc.ns };
+	return mc.count * 1e9 / mc.ns;
 }
 
 #define MAX_ROUNDS	32
 
-/* The rounds of one path at one record size. */
-struct series {
+static double bench_kmbuf_default(__u32 size)
+{
+	return bench_kmbuf(size, NR_BUFS);
+}
+
+enum { READ, PBUF, KMBUF, MEMCPY, NR_PATHS };
+
+/* The paths compared, each with its rounds at the current record size. */
+static struct path {
+	char key;
 	const char *name;
+	double (*run)(__u32 size);
 	double ops[MAX_ROUNDS];
+	double median, spread;
+} paths[NR_PATHS] = {
+	[READ]	 = { 'a', "(a) read(2)", bench_read },
+	[PBUF]	 = { 'b', "(b) io_uring READ pbuf", bench_pbuf },
+	[KMBUF]	 = { 'c', "(c) kmbuf multishot", bench_kmbuf_default },
+	[MEMCPY] = { 'm', "in-kernel memcpy", bench_memcpy },
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -274,23 +283,23 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Median of @n rounds, and the spread (max - min) / median in percent. */
-static double median(const struct series *se, int n, double *spread)
+/* Median of @p's @n rounds, and their spread (max - min) / median in %. */
+static void summarize(struct path *p, int n)
 {
-	double v[MAX_ROUNDS], med;
+	double v[MAX_ROUNDS];
 
-	memcpy(v, se->ops, n * sizeof(*v));
+	memcpy(v, p->ops, n * sizeof(*v));
 	qsort(v, n, sizeof(*v), cmp_double);
-	med = n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-	*spread = med ? (v[n - 1] - v[0]) * 100 / med : 0;
-	return med;
+	p->median = n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	p->spread = p->median ? (v[n - 1] - v[0]) * 100 / p->median : 0;
 }
 
-static void row(__u32 size, const char *path, double ops, double spread,
-		double base)
+/* One table row: @label (a size or a count), @p at @size, vs @base. */
+static void row(__u32 label, __u32 size, const struct path *p, double base)
 {
-	printf("%8u  %-22s %12.0f %10.1f %8.2fx %7.0f%%\n", size, path, ops,
-	       ops * size / 1e6, base ? ops / base : 0, spread);
+	printf("%8u  %-22s %12.0f %10.1f %8.2fx %7.0f%%\n", label, p->name,
+	       p->median, p->median * size / 1e6,
+	       base ? p->median / base : 0, p->spread);
 }
 
 static void usage(const char *prog)
@@ -308,7 +317,7 @@ static void usage(const char *prog)
 int main(int argc, char **argv)
 {
 	static const __u32 def_sizes[] = { 512, 4096, 65536 };
-	const char *paths = "abcm";
+	const char *only = "abcm";
 	__u32 sizes[3], one_size = 0;
 	int rounds = 5, nr_sizes, fails = 0, opt, i, r;
 
@@ -324,7 +333,7 @@ int main(int argc, char **argv)
 			one_size = strtoul(optarg, NULL, 0);
 			break;
 		case 'p':
-			paths = optarg;
+			only = optarg;
 			break;
 		default:
 			usage(argv[0]);
@@ -350,37 +359,23 @@ int main(int argc, char **argv)
 	printf("%8s  %-22s %12s %10s %9s %8s\n", "record", "path", "ops/s",
 	       "MB/s", "vs read", "spread");
 	for (i = 0; i < nr_sizes; i++) {
-		struct series a = { "(a) read(2)" }, b = { "(b) io_uring READ pbuf" };
-		struct series c = { "(c) kmbuf multishot" }, m = { "in-kernel memcpy" };
-		double ma = 0, mb = 0, mc = 0, mm = 0, sp;
+		double ma, mb, mc, mm;
+		struct path *p;
 
 		/* one round runs every path once: noise hits them alike */
-		for (r = 0; r < rounds; r++) {
-			if (strchr(paths, 'a'))
-				a.ops[r] = bench_read(sizes[i]).ops;
-			if (strchr(paths, 'b'))
-				b.ops[r] = bench_pbuf(sizes[i]).ops;
-			if (strchr(paths, 'c'))
-				c.ops[r] = bench_kmbuf(sizes[i], NR_BUFS).ops;
-			if (strchr(paths, 'm'))
-				m.ops[r] = bench_memcpy(sizes[i]).ops;
+		for (r = 0; r < rounds; r++)
+			for (p = paths; p < paths + NR_PATHS; p++)
+				p->ops[r] = strchr(only, p->key) ?
+					    p->run(sizes[i]) : 0;
+		for (p = paths; p < paths + NR_PATHS; p++) {
+			summarize(p, rounds);
+			if (strchr(only, p->key))
+				row(sizes[i], sizes[i], p, paths[READ].median);
 		}
-		if (strchr(paths, 'a')) {
-			ma = median(&a, rounds, &sp);
-			row(sizes[i], a.name, ma, sp, ma);
-		}
-		if (strchr(paths, 'b')) {
-			mb = median(&b, rounds, &sp);
-			row(sizes[i], b.name, mb, sp, ma);
-		}
-		if (strchr(paths, 'c')) {
-			mc = median(&c, rounds, &sp);
-			row(sizes[i], c.name, mc, sp, ma);
-		}
-		if (strchr(paths, 'm')) {
-			mm = median(&m, rounds, &sp);
-			row(sizes[i], m.name, mm, sp, ma);
-		}
+		ma = paths[READ].median;
+		mb = paths[PBUF].median;
+		mc = paths[KMBUF].median;
+		mm = paths[MEMCPY].median;
 		if (sizes[i] <= 4096 && ma && mb && mc) {
 			printf("%8s  target kmbuf >= 2x read(2): %s (%.2fx), ",
 			       "", mc >= 2 * ma ? "met" : "NOT met", mc / ma);
@@ -401,24 +396,21 @@ int main(int argc, char **argv)
 	 * Taking and returning a buffer is O(1): the same records through a
 	 * ring of 64 and of 65536 buffers should run at the same rate.
 	 */
-	if (!one_size && strchr(paths, 'c')) {
-		struct series small = { "(c) kmbuf multishot" };
-		struct series large = { "(c) kmbuf multishot" };
-		double ms, ml, sps, spl;
+	if (!one_size && strchr(only, 'c')) {
+		struct path small = { .name = "(c) kmbuf multishot" };
+		struct path large = { .name = "(c) kmbuf multishot" };
 
 		for (r = 0; r < rounds; r++) {
-			small.ops[r] = bench_kmbuf(512, 64).ops;
-			large.ops[r] = bench_kmbuf(512, 65536).ops;
+			small.ops[r] = bench_kmbuf(512, 64);
+			large.ops[r] = bench_kmbuf(512, 65536);
 		}
-		ms = median(&small, rounds, &sps);
-		ml = median(&large, rounds, &spl);
+		summarize(&small, rounds);
+		summarize(&large, rounds);
 		printf("\nkmbuf ring size, 512 B records\n");
 		printf("%8s  %-22s %12s %10s %9s %8s\n", "buffers", "path",
 		       "ops/s", "MB/s", "vs 64", "spread");
-		printf("%8u  %-22s %12.0f %10.1f %8.2fx %7.0f%%\n", 64, small.name,
-		       ms, ms * 512 / 1e6, 1.0, sps);
-		printf("%8u  %-22s %12.0f %10.1f %8.2fx %7.0f%%\n", 65536,
-		       large.name, ml, ml * 512 / 1e6, ml / ms, spl);
+		row(64, 512, &small, small.median);
+		row(65536, 512, &large, small.median);
 	}
 	if (bad) {
 		printf("%lu records had the wrong sequence number or size\n",
