@@ -28,6 +28,8 @@
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <linux/io_uring_types.h>
+#include <linux/io_uring/cmd.h>
 #include <linux/io_uring/kmbuf.h>
 #include <linux/io_uring/region.h>
 #include <kunit/visibility.h>
@@ -56,6 +58,8 @@ struct kmbuf_ring {
 	bool			shutdown;
 	/* a take failed with -ENOBUFS since the FIFO was last non-empty */
 	bool			starved;
+	/* notify callbacks running now; kmbuf_ring_destroy() waits for 0 */
+	u32			notifying;
 	u16			*fifo;		/* nr_bufs slots */
 	u8			*owner;		/* nr_bufs entries */
 
@@ -263,6 +267,33 @@ struct kmbuf_ring *kmbuf_ring_create_cmd(struct io_uring_cmd *cmd,
 EXPORT_SYMBOL_GPL(kmbuf_ring_create_cmd);
 
 /**
+ * kmbuf_ring_check_cmd() - is a command from the io_uring a ring belongs to?
+ * @ring: the ring
+ * @cmd: an IORING_OP_URING_CMD being handled by the caller
+ *
+ * A ring belongs to the io_uring instance whose region it is built on:
+ * only that instance can map the buffers, so only its commands may fill,
+ * announce or return them.  A driver that keys its ring by an open file,
+ * which any process holding the file can submit on from any io_uring,
+ * calls this for every command that uses the ring.  The region cannot be
+ * replaced while the ring holds it, so the answer cannot be fooled by an
+ * io_uring instance that reuses the memory of a freed one.
+ *
+ * Context: Any context; does not sleep.
+ * Return: 0 if @cmd was submitted on the io_uring instance that registered
+ * the ring's region, -EXDEV otherwise.
+ */
+int kmbuf_ring_check_cmd(struct kmbuf_ring *ring, struct io_uring_cmd *cmd)
+{
+	struct io_ring_ctx *ctx = cmd_to_io_kiocb(cmd)->ctx;
+
+	if (xa_load(&ctx->mem_regions, ring->region->id) != ring->region)
+		return -EXDEV;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kmbuf_ring_check_cmd);
+
+/**
  * kmbuf_ring_get() - take an extra reference to a ring
  * @ring: the ring
  *
@@ -297,6 +328,18 @@ void kmbuf_ring_put(struct kmbuf_ring *ring)
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_put);
 
+/* No notify callback runs, and none can start once ->shutdown is set. */
+static bool kmbuf_ring_notify_idle(struct kmbuf_ring *ring)
+{
+	unsigned long flags;
+	bool idle;
+
+	spin_lock_irqsave(&ring->lock, flags);
+	idle = !ring->notifying;
+	spin_unlock_irqrestore(&ring->lock, flags);
+	return idle;
+}
+
 /**
  * kmbuf_ring_destroy() - shut a ring down and drop the owner's reference
  * @ring: the ring, as returned by kmbuf_ring_create()
@@ -312,9 +355,13 @@ EXPORT_SYMBOL_GPL(kmbuf_ring_put);
  *
  * The owner must call this exactly once, and only once no other code can
  * reach the ring through the owner's reference; code that can race with
- * the destruction holds its own reference (kmbuf_ring_get()).
+ * the destruction holds its own reference (kmbuf_ring_get()).  It must not
+ * be called from the ring's own notify callback.
  *
- * Context: Process context; may sleep (waits for an RCU grace period).
+ * Context: Process context.  Never waits for an RCU grace period, so it may
+ * be called from ->uring_cmd() at inline issue (%IO_URING_F_NONBLOCK) and
+ * from ->release(); it sleeps only while a notify callback of this ring is
+ * running on another CPU.
  */
 void kmbuf_ring_destroy(struct kmbuf_ring *ring)
 {
@@ -325,8 +372,8 @@ void kmbuf_ring_destroy(struct kmbuf_ring *ring)
 	ring->shutdown = true;
 	spin_unlock_irqrestore(&ring->lock, flags);
 	wake_up_all(&ring->wait);
-	/* ->notify() runs under rcu_read_lock(), wait for running ones */
-	synchronize_rcu();
+	/* callbacks that started before ->shutdown was set may still run */
+	wait_event(ring->wait, kmbuf_ring_notify_idle(ring));
 
 	if (refcount_dec_and_test(&ring->refs)) {
 		kmbuf_ring_release_range(ring);
@@ -352,25 +399,40 @@ static void kmbuf_fifo_push(struct kmbuf_ring *ring, u16 bid)
 
 /*
  * Called with the lock held, after buffers were freed: should the driver's
- * notify callback run?  The caller has been in an RCU read-side section
- * since before it took the lock and stays in it until the callback
- * returned, so kmbuf_ring_destroy(), which sets ->shutdown under the lock
- * and then waits for a grace period, can't return while a callback runs.
+ * notify callback run?  If so it is counted as running until
+ * kmbuf_freed_unlocked() is done with it; kmbuf_ring_destroy(), which sets
+ * ->shutdown under the lock, waits for that count to drop to zero.
  */
 static bool kmbuf_freed_locked(struct kmbuf_ring *ring)
 {
+	lockdep_assert_held(&ring->lock);
 	if (!ring->starved)
 		return false;
 	ring->starved = false;
-	return ring->notify && !ring->shutdown;
+	if (!ring->notify || ring->shutdown)
+		return false;
+	ring->notifying++;
+	return true;
 }
 
-/* Called after the lock was dropped, with kmbuf_freed_locked()'s answer. */
+/*
+ * Called after the lock was dropped, with kmbuf_freed_locked()'s answer.
+ * The caller holds a reference to the ring, so it stays valid throughout.
+ */
 static void kmbuf_freed_unlocked(struct kmbuf_ring *ring, bool notify)
 {
-	if (notify)
+	unsigned long flags;
+
+	if (notify) {
 		ring->notify(ring, ring->priv);
-	/* pairs with the barrier in prepare_to_wait() of kmbuf_ring_wait() */
+		spin_lock_irqsave(&ring->lock, flags);
+		ring->notifying--;
+		spin_unlock_irqrestore(&ring->lock, flags);
+	}
+	/*
+	 * Wakes kmbuf_ring_wait() and kmbuf_ring_destroy(); pairs with the
+	 * barrier in prepare_to_wait_event().
+	 */
 	if (wq_has_sleeper(&ring->wait))
 		wake_up(&ring->wait);
 }
@@ -474,11 +536,9 @@ int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid)
 
 	if (bid >= ring->nr_bufs)
 		return -EINVAL;
-	rcu_read_lock();
 	spin_lock_irqsave(&ring->lock, flags);
 	if (ring->owner[bid] != KMBUF_OWNER_KERNEL) {
 		spin_unlock_irqrestore(&ring->lock, flags);
-		rcu_read_unlock();
 		return -EINVAL;
 	}
 	ring->nr_kernel--;
@@ -487,7 +547,6 @@ int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid)
 	spin_unlock_irqrestore(&ring->lock, flags);
 
 	kmbuf_freed_unlocked(ring, notify);
-	rcu_read_unlock();
 	return 0;
 }
 EXPORT_SYMBOL_GPL(kmbuf_buf_put);
@@ -612,7 +671,6 @@ int kmbuf_ring_return(struct kmbuf_ring *ring, const u32 *bids,
 	if (!nr)
 		return 0;
 
-	rcu_read_lock();
 	spin_lock_irqsave(&ring->lock, flags);
 	for (i = 0; i < nr; i++) {
 		if (ring->owner[bids[i]] != KMBUF_OWNER_USER)
@@ -626,13 +684,11 @@ int kmbuf_ring_return(struct kmbuf_ring *ring, const u32 *bids,
 	spin_unlock_irqrestore(&ring->lock, flags);
 
 	kmbuf_freed_unlocked(ring, notify);
-	rcu_read_unlock();
 	return nr;
 
 unwind:
 	kmbuf_return_unwind(ring, bids, i);
 	spin_unlock_irqrestore(&ring->lock, flags);
-	rcu_read_unlock();
 	return -EALREADY;
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_return);

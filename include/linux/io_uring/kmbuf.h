@@ -45,8 +45,8 @@ struct wait_queue_head;
  * @notify: optional; called when a buffer becomes free again after a
  *	kmbuf_buf_take() failed with -ENOBUFS.  Runs in the context of
  *	whoever freed the buffer (possibly hard interrupt), outside the ring
- *	lock, under rcu_read_lock(); it must not sleep.  It may call
- *	kmbuf_buf_take() on the ring.  Never called once kmbuf_ring_destroy()
+ *	lock; it must not sleep.  It may call kmbuf_buf_take() on the ring,
+ *	not kmbuf_ring_destroy().  Never called once kmbuf_ring_destroy()
  *	has returned.
  * @priv: passed to @notify
  *
@@ -121,6 +121,8 @@ struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
 struct kmbuf_ring *kmbuf_ring_create_cmd(struct io_uring_cmd *cmd,
 					 const struct kmbuf_ring_desc *desc);
 void kmbuf_ring_destroy(struct kmbuf_ring *ring);
+int __must_check kmbuf_ring_check_cmd(struct kmbuf_ring *ring,
+				      struct io_uring_cmd *cmd);
 struct kmbuf_ring *kmbuf_ring_get(struct kmbuf_ring *ring);
 void kmbuf_ring_put(struct kmbuf_ring *ring);
 
@@ -160,6 +162,12 @@ kmbuf_ring_create_cmd(struct io_uring_cmd *cmd,
 
 static inline void kmbuf_ring_destroy(struct kmbuf_ring *ring)
 {
+}
+
+static inline int kmbuf_ring_check_cmd(struct kmbuf_ring *ring,
+				       struct io_uring_cmd *cmd)
+{
+	return -EOPNOTSUPP;
 }
 
 static inline struct kmbuf_ring *kmbuf_ring_get(struct kmbuf_ring *ring)
