@@ -47,6 +47,22 @@ enum {
 
 #define KMBUF_RING_FLAGS	0U
 
+/*
+ * Bytes [start, end) of a region that belong to one ring, on the region's
+ * kmbuf_rings list.  Allocated with the ring; freed when the ring's last
+ * reference goes, unless userspace still holds buffers of the ring then:
+ * those may hold verified data that must not change, so the range stays
+ * reserved until the region itself is released (kmbuf_region_release()).
+ */
+struct kmbuf_range {
+	struct list_head	node;
+	u64			start;
+	u64			end;
+};
+
+/* Frees rings after their last reference; flushed by the KUnit suite. */
+static struct workqueue_struct *kmbuf_wq;
+
 struct kmbuf_ring {
 	/* protects the fields up to @owner and the contents of both arrays */
 	spinlock_t		lock;
@@ -75,8 +91,8 @@ struct kmbuf_ring {
 	refcount_t		refs;
 	struct wait_queue_head	wait;
 	struct work_struct	free_work;
-	/* on region->kmbuf_rings from creation until the last reference */
-	struct list_head	region_node;
+	/* the ring's bytes of the region, see struct kmbuf_range */
+	struct kmbuf_range	*range;
 };
 
 /**
@@ -92,14 +108,18 @@ VISIBLE_IF_KUNIT int kmbuf_desc_validate(const struct kmbuf_ring_desc *desc,
 					 u64 region_size)
 {
 	u64 bytes, end;
+	u32 align;
 
 	if (desc->flags & ~KMBUF_RING_FLAGS)
 		return -EINVAL;
 	if (!desc->nr_bufs || desc->nr_bufs > KMBUF_MAX_BUFS)
 		return -EINVAL;
-	if (!desc->buf_size || !IS_ALIGNED(desc->buf_size, KMBUF_BUF_ALIGN))
+	if (desc->align && !is_power_of_2(desc->align))
 		return -EINVAL;
-	if (!IS_ALIGNED(desc->offset, KMBUF_BUF_ALIGN))
+	align = max(desc->align, kmbuf_buf_align_min());
+	if (!desc->buf_size || !IS_ALIGNED(desc->buf_size, align))
+		return -EINVAL;
+	if (!IS_ALIGNED(desc->offset, align))
 		return -EINVAL;
 	/* can't overflow (2^32 * 2^16), checked anyway for future limits */
 	if (check_mul_overflow((u64)desc->buf_size, (u64)desc->nr_bufs, &bytes))
@@ -129,17 +149,44 @@ static u64 kmbuf_ring_end(const struct kmbuf_ring *ring)
 /*
  * The last reference is gone: nothing can write into the ring's buffers
  * any more, so its bytes of the region may go to a new ring, now rather
- * than when the free work gets to run.
+ * than when the free work gets to run; unless userspace still holds some
+ * of them, which then stay reserved until the region is released.
  */
 static void kmbuf_ring_release_range(struct kmbuf_ring *ring)
 {
 	struct io_uring_region *region = ring->region;
+	struct kmbuf_range *range = ring->range;
 	unsigned long flags;
+	bool user_held;
+
+	spin_lock_irqsave(&ring->lock, flags);
+	user_held = ring->nr_user;
+	spin_unlock_irqrestore(&ring->lock, flags);
+	if (user_held)
+		return;		/* the region owns the range from now on */
 
 	spin_lock_irqsave(&region->kmbuf_lock, flags);
-	list_del(&ring->region_node);
+	list_del(&range->node);
 	spin_unlock_irqrestore(&region->kmbuf_lock, flags);
+	kfree(range);
 }
+
+/**
+ * kmbuf_region_release() - free the ranges a region still reserves
+ * @region: a region whose last reference is gone, or a KUnit fake one
+ *
+ * Context: Process context.
+ */
+void kmbuf_region_release(struct io_uring_region *region)
+{
+	struct kmbuf_range *range, *tmp;
+
+	list_for_each_entry_safe(range, tmp, &region->kmbuf_rings, node) {
+		list_del(&range->node);
+		kfree(range);
+	}
+}
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_region_release);
 
 static void kmbuf_ring_free_work(struct work_struct *work)
 {
@@ -161,22 +208,24 @@ static void kmbuf_ring_free_work(struct work_struct *work)
  *
  * The ring's bytes of @region are its own until its last reference is
  * gone (after kmbuf_ring_destroy() and the kmbuf_ring_put() of every
- * command still in flight): no other ring, of this driver or another, can
- * be built over any of them meanwhile, so a driver that lets userspace map
- * a region read-only can rely on nobody else writing into the buffers it
- * hands out.
+ * command still in flight), and if userspace still holds any of its
+ * buffers then, until @region is released: no other ring, of this driver
+ * or another, can be built over any of them meanwhile, so a driver that
+ * lets userspace map a region read-only can rely on nobody else writing
+ * into the buffers it hands out.
  *
  * Context: Process context; may sleep.  Allocates about 3 bytes per buffer,
  * charged to the caller's memory cgroup.
  * Return: the ring, ERR_PTR(-EINVAL) or ERR_PTR(-EOVERFLOW) if @desc is
  * invalid for @region (see kmbuf_desc_validate()), ERR_PTR(-EBUSY) if its
- * range overlaps that of a ring on @region not yet destroyed, or
+ * range overlaps bytes another ring of @region still owns, or
  * ERR_PTR(-ENOMEM).
  */
 struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
 				     const struct kmbuf_ring_desc *desc)
 {
-	struct kmbuf_ring *ring, *other;
+	struct kmbuf_range *other;
+	struct kmbuf_ring *ring;
 	u32 i;
 	int ret;
 
@@ -184,6 +233,8 @@ struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
 	ret = kmbuf_desc_validate(desc, region->size);
 	if (ret)
 		return ERR_PTR(ret);
+	if (unlikely(!kmbuf_wq))
+		return ERR_PTR(-ENOMEM);
 
 	ring = kzalloc(sizeof(*ring), GFP_KERNEL_ACCOUNT);
 	if (!ring)
@@ -196,6 +247,9 @@ struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
 	ring->owner = kvzalloc(desc->nr_bufs, GFP_KERNEL_ACCOUNT);
 	if (!ring->owner)
 		goto free_fifo;
+	ring->range = kmalloc(sizeof(*ring->range), GFP_KERNEL_ACCOUNT);
+	if (!ring->range)
+		goto free_owner;
 
 	spin_lock_init(&ring->lock);
 	for (i = 0; i < desc->nr_bufs; i++)
@@ -211,20 +265,24 @@ struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
 	refcount_set(&ring->refs, 1);
 	init_waitqueue_head(&ring->wait);
 	INIT_WORK(&ring->free_work, kmbuf_ring_free_work);
+	ring->range->start = ring->offset;
+	ring->range->end = kmbuf_ring_end(ring);
 	/* each byte of a region belongs to at most one ring */
 	spin_lock_irq(&region->kmbuf_lock);
-	list_for_each_entry(other, &region->kmbuf_rings, region_node) {
-		if (other->offset < kmbuf_ring_end(ring) &&
-		    ring->offset < kmbuf_ring_end(other)) {
+	list_for_each_entry(other, &region->kmbuf_rings, node) {
+		if (other->start < ring->range->end &&
+		    ring->range->start < other->end) {
 			spin_unlock_irq(&region->kmbuf_lock);
 			ret = -EBUSY;
-			goto free_owner;
+			goto free_range;
 		}
 	}
-	list_add_tail(&ring->region_node, &region->kmbuf_rings);
+	list_add_tail(&ring->range->node, &region->kmbuf_rings);
 	spin_unlock_irq(&region->kmbuf_lock);
 	return ring;
 
+free_range:
+	kfree(ring->range);
 free_owner:
 	kvfree(ring->owner);
 free_fifo:
@@ -323,7 +381,7 @@ void kmbuf_ring_put(struct kmbuf_ring *ring)
 {
 	if (refcount_dec_and_test(&ring->refs)) {
 		kmbuf_ring_release_range(ring);
-		schedule_work(&ring->free_work);
+		queue_work(kmbuf_wq, &ring->free_work);
 	}
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_put);
@@ -387,11 +445,14 @@ static u32 kmbuf_fifo_tail(const struct kmbuf_ring *ring)
 {
 	u32 tail = ring->head + ring->nr_free;
 
+	lockdep_assert_held(&ring->lock);
 	return tail >= ring->nr_bufs ? tail - ring->nr_bufs : tail;
 }
 
+/* Called with the lock held: @bid becomes free, last in the FIFO. */
 static void kmbuf_fifo_push(struct kmbuf_ring *ring, u16 bid)
 {
+	lockdep_assert_held(&ring->lock);
 	ring->fifo[kmbuf_fifo_tail(ring)] = bid;
 	ring->nr_free++;
 	ring->owner[bid] = KMBUF_OWNER_RING;
@@ -891,7 +952,29 @@ void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring, struct seq_file *m)
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_show_fdinfo);
 
+static int __init kmbuf_init(void)
+{
+	/* without it kmbuf_ring_create() fails with -ENOMEM */
+	kmbuf_wq = alloc_workqueue("kmbuf", 0, 0);
+	return kmbuf_wq ? 0 : -ENOMEM;
+}
+subsys_initcall(kmbuf_init);
+
 #if IS_ENABLED(CONFIG_KUNIT)
+/**
+ * kmbuf_flush_free_work() - wait until every freed ring is gone
+ *
+ * Rings are freed from a workqueue after their last reference; a test
+ * that owns the memory of the region calls this before freeing it.
+ *
+ * Context: Process context; sleeps.
+ */
+void kmbuf_flush_free_work(void)
+{
+	flush_workqueue(kmbuf_wq);
+}
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_flush_free_work);
+
 /**
  * kmbuf_ring_check() - verify a ring's internal consistency
  * @ring: the ring

@@ -4,14 +4,18 @@
 
 #include <linux/types.h>
 
+struct io_uring_region;
 struct kmbuf_ring;
 struct kmbuf_ring_desc;
+
+void kmbuf_region_release(struct io_uring_region *region);
 
 /* kmbuf internals visible to its KUnit suite only */
 #if IS_ENABLED(CONFIG_KUNIT)
 int kmbuf_desc_validate(const struct kmbuf_ring_desc *desc, u64 region_size);
 int kmbuf_ring_check(struct kmbuf_ring *ring);
 u32 kmbuf_ring_head(struct kmbuf_ring *ring);
+void kmbuf_flush_free_work(void);
 #endif
 
 #endif

@@ -14,10 +14,13 @@
 #include <linux/bitmap.h>
 #include <linux/bvec.h>
 #include <linux/delay.h>
+#include <linux/dma-mapping.h>
 #include <linux/io_uring/kmbuf.h>
 #include <linux/io_uring/region.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
+#include <linux/rcupdate.h>
+#include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
@@ -76,6 +79,10 @@ static void kmbuf_test_exit(struct kunit *test)
 
 	if (kt->ring)
 		kmbuf_ring_destroy(kt->ring);
+	/* the region's memory goes now: no ring may still be freeing */
+	kmbuf_flush_free_work();
+	if (kt->region.kaddr)
+		kmbuf_region_release(&kt->region);
 	kvfree(kt->region.pages);
 	vfree(kt->region.kaddr);
 	kfree(kt);
@@ -404,7 +411,6 @@ static void kmbuf_test_overlap(struct kunit *test)
 	struct kmbuf_test *kt = test->priv;
 	struct kmbuf_ring_desc desc = { .buf_size = 64, .nr_bufs = 4 };
 	struct kmbuf_ring *a, *b, *c;
-	unsigned int i;
 
 	/* a: bytes [128, 384); refused creations keep the caller's ref */
 	a = kmbuf_test_ring(test, KT_REGION_SIZE, 128, 64, 4);
@@ -448,8 +454,7 @@ static void kmbuf_test_overlap(struct kunit *test)
 		refcount_dec(&kt->region.refs);
 	kmbuf_ring_destroy(b);
 
-	for (i = 0; i < 100 && refcount_read(&kt->region.refs) != 1; i++)
-		msleep(20);
+	kmbuf_flush_free_work();
 	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
 	KUNIT_EXPECT_TRUE(test, list_empty(&kt->region.kmbuf_rings));
 }
@@ -633,7 +638,6 @@ static void kmbuf_test_destroy(struct kunit *test)
 	struct kmbuf_ring_stats st;
 	struct kmbuf_ring *ring;
 	struct kmbuf_buf a, b;
-	unsigned int i;
 	u32 bid;
 
 	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 0, 64, 3);
@@ -661,8 +665,7 @@ static void kmbuf_test_destroy(struct kunit *test)
 
 	/* the last put frees the ring from a workqueue */
 	kmbuf_ring_put(ring);
-	for (i = 0; i < 100 && refcount_read(&kt->region.refs) != 1; i++)
-		msleep(20);
+	kmbuf_flush_free_work();
 	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
 }
 
@@ -755,12 +758,157 @@ static void kmbuf_test_destroy_race(struct kunit *test)
 		WRITE_ONCE(race.destroyed, true);
 		wait_for_completion(&race.done);
 
-		for (i = 0; i < 100 && refcount_read(&kt->region.refs) != 1; i++)
-			msleep(20);
+		kmbuf_flush_free_work();
 		KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
 	}
 	KUNIT_EXPECT_EQ(test, race.failed, 0);
 	KUNIT_EXPECT_EQ(test, race.late_notify, 0);
+}
+
+/*
+ * A driver's alignment applies to the offset and the buffer size, and is
+ * never below kmbuf_buf_align_min().
+ */
+static void kmbuf_test_align(struct kunit *test)
+{
+	u32 min = kmbuf_buf_align_min();
+	struct kmbuf_ring_desc desc = { .buf_size = 4096, .nr_bufs = 2 };
+
+	KUNIT_EXPECT_GE(test, min, KMBUF_BUF_ALIGN);
+	KUNIT_EXPECT_GE(test, min, (u32)dma_get_cache_alignment());
+	desc.align = 4096;
+	KUNIT_EXPECT_EQ(test, kmbuf_desc_validate(&desc, 1 << 20), 0);
+	desc.offset = 2048;
+	KUNIT_EXPECT_EQ(test, kmbuf_desc_validate(&desc, 1 << 20), -EINVAL);
+	desc.offset = 8192;
+	desc.buf_size = 4096 + 512;
+	KUNIT_EXPECT_EQ(test, kmbuf_desc_validate(&desc, 1 << 20), -EINVAL);
+	/* not a power of two */
+	desc.buf_size = 4096;
+	desc.align = 96;
+	KUNIT_EXPECT_EQ(test, kmbuf_desc_validate(&desc, 1 << 20), -EINVAL);
+	/* below the minimum: the minimum applies */
+	desc.align = 8;
+	desc.offset = min / 2;
+	KUNIT_EXPECT_EQ(test, kmbuf_desc_validate(&desc, 1 << 20), -EINVAL);
+	desc.offset = min;
+	desc.buf_size = min;
+	KUNIT_EXPECT_EQ(test, kmbuf_desc_validate(&desc, 1 << 20), 0);
+}
+
+/*
+ * Buffers userspace still holds when a ring goes away keep the ring's
+ * bytes reserved until the region is released: verified data in them
+ * must not be overwritten by a ring built over them later.  Buffers given
+ * back before the last reference free the range as before.
+ */
+static void kmbuf_test_user_held_range(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_ring_desc desc = { .buf_size = 64, .nr_bufs = 4 };
+	struct kmbuf_ring *ring, *other;
+	struct kmbuf_buf buf;
+	u32 bid;
+
+	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 0, 64, 4);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_to_user(ring, buf.bid), 0);
+	kt->ring = NULL;
+	kmbuf_ring_destroy(ring);
+	kmbuf_flush_free_work();
+	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+
+	/* freed, but the bytes stay taken, whoever asks */
+	refcount_inc(&kt->region.refs);
+	KUNIT_EXPECT_PTR_EQ(test, kmbuf_ring_create(&kt->region, &desc),
+			    ERR_PTR(-EBUSY));
+	desc.offset = 192;
+	KUNIT_EXPECT_PTR_EQ(test, kmbuf_ring_create(&kt->region, &desc),
+			    ERR_PTR(-EBUSY));
+	/* beyond them is free */
+	desc.offset = 256;
+	other = kmbuf_ring_create(&kt->region, &desc);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, other);
+
+	/* returned before the last reference: the range is free again */
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(other, &buf), 0);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_to_user(other, buf.bid), 0);
+	kmbuf_ring_get(other);
+	kmbuf_ring_destroy(other);
+	bid = buf.bid;
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(other, &bid, 1), 1);
+	kmbuf_ring_put(other);
+	kmbuf_flush_free_work();
+	refcount_inc(&kt->region.refs);
+	other = kmbuf_ring_create(&kt->region, &desc);
+	KUNIT_EXPECT_NOT_ERR_OR_NULL(test, other);
+	if (!IS_ERR(other))
+		kmbuf_ring_destroy(other);
+	else
+		refcount_dec(&kt->region.refs);
+	kmbuf_flush_free_work();
+	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+	/* only the first ring's range is left; kmbuf_test_exit() frees it */
+	KUNIT_EXPECT_TRUE(test, list_is_singular(&kt->region.kmbuf_rings));
+}
+
+struct kmbuf_rcu_reader {
+	struct completion	inside;
+	bool			release;	/* set by the test */
+	bool			timed_out;
+};
+
+/* Stay in an RCU read-side section until told to leave (at most 5 s). */
+static int kmbuf_test_rcu_reader(void *data)
+{
+	struct kmbuf_rcu_reader *r = data;
+	unsigned long end = jiffies + 5 * HZ;
+
+	rcu_read_lock();
+	complete(&r->inside);
+	while (!READ_ONCE(r->release)) {
+		if (time_after(jiffies, end)) {
+			r->timed_out = true;
+			break;
+		}
+		cpu_relax();
+	}
+	rcu_read_unlock();
+	return 0;
+}
+
+/*
+ * kmbuf_ring_destroy() is called at inline issue under uring_lock and on
+ * every close: it must not wait for an RCU grace period.  A reader on the
+ * other CPU stays in its read-side section until destroy has returned; if
+ * destroy waited for a grace period, the reader would time out first.
+ */
+static void kmbuf_test_destroy_no_grace_period(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_rcu_reader r = { };
+	struct task_struct *tsk;
+	struct kmbuf_ring *ring;
+
+	if (num_online_cpus() < 2)
+		kunit_skip(test, "needs a second CPU for the RCU reader");
+	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 0, 64, 4);
+	init_completion(&r.inside);
+	tsk = kthread_create(kmbuf_test_rcu_reader, &r, "kmbuf-rcu");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(tsk));
+	get_task_struct(tsk);
+	/* not on our CPU: without preemption it would keep us off it */
+	kthread_bind(tsk, cpumask_any_but(cpu_online_mask,
+					  raw_smp_processor_id()));
+	wake_up_process(tsk);
+	wait_for_completion(&r.inside);
+
+	kt->ring = NULL;
+	kmbuf_ring_destroy(ring);
+	WRITE_ONCE(r.release, true);
+	kthread_stop(tsk);
+	put_task_struct(tsk);
+	KUNIT_EXPECT_FALSE(test, r.timed_out);
 }
 
 /* The fast path works with interrupts off (DEBUG_ATOMIC_SLEEP, lockdep). */
@@ -803,6 +951,9 @@ static struct kunit_case kmbuf_test_cases[] = {
 	KUNIT_CASE(kmbuf_test_notify_wait),
 	KUNIT_CASE(kmbuf_test_destroy),
 	KUNIT_CASE(kmbuf_test_destroy_race),
+	KUNIT_CASE(kmbuf_test_align),
+	KUNIT_CASE(kmbuf_test_user_held_range),
+	KUNIT_CASE(kmbuf_test_destroy_no_grace_period),
 	KUNIT_CASE(kmbuf_test_irqs_off),
 	{}
 };

@@ -33,6 +33,7 @@
 #include <uapi/linux/io_uring.h>
 
 #include "io_uring.h"
+#include "kmbuf.h"
 #include "memmap.h"
 #include "rsrc.h"
 #include "region.h"
@@ -62,6 +63,8 @@ static u64 io_region_mmap_offset(u32 id)
 
 static void io_region_release(struct io_uring_region *r)
 {
+	/* ranges kept for buffers userspace held when their ring went */
+	kmbuf_region_release(r);
 	if (r->flags & IO_REGION_F_VMAP)
 		vunmap(r->kaddr);
 	if (r->user_memory)

@@ -17,7 +17,9 @@
 #ifndef _LINUX_IO_URING_KMBUF_H
 #define _LINUX_IO_URING_KMBUF_H
 
+#include <linux/dma-mapping.h>
 #include <linux/err.h>
+#include <linux/minmax.h>
 #include <linux/types.h>
 #include <uapi/linux/io_uring.h>
 
@@ -30,18 +32,40 @@ struct wait_queue_head;
 
 /* A buffer id must fit the 16 bits above IORING_CQE_BUFFER_SHIFT. */
 #define KMBUF_MAX_BUFS		65536U
-/* Alignment of the ring offset and of the buffer size, in bytes. */
+/*
+ * Least alignment of a ring's offset and buffer size, in bytes.  The
+ * alignment a ring actually requires is never below the DMA cache
+ * alignment of the architecture either (see kmbuf_buf_align_min()), so
+ * that a buffer a device writes never shares a cache line with one the
+ * CPU writes.
+ */
 #define KMBUF_BUF_ALIGN		64U
+
+/**
+ * kmbuf_buf_align_min() - least alignment of every kmbuf ring
+ *
+ * Context: Any context.
+ * Return: the larger of %KMBUF_BUF_ALIGN and dma_get_cache_alignment()
+ * (64 on x86, 128 on many arm64 and ppc64 systems, 256 on s390).
+ */
+static inline u32 kmbuf_buf_align_min(void)
+{
+	return max_t(u32, KMBUF_BUF_ALIGN, dma_get_cache_alignment());
+}
 
 /**
  * struct kmbuf_ring_desc - what a kmbuf ring is built from
  * @region_id: id of the memory region, used by kmbuf_ring_create_cmd() only
  * @flags: must be 0; reserved for future use
- * @offset: byte offset of buffer 0 in the region, a multiple of
- *	%KMBUF_BUF_ALIGN
- * @buf_size: size of each buffer in bytes, a non-zero multiple of
- *	%KMBUF_BUF_ALIGN
+ * @offset: byte offset of buffer 0 in the region, a multiple of the
+ *	ring's alignment
+ * @buf_size: size of each buffer in bytes, a non-zero multiple of the
+ *	ring's alignment
  * @nr_bufs: number of buffers, 1 to %KMBUF_MAX_BUFS, any value
+ * @align: alignment the driver needs for the start and size of every
+ *	buffer, e.g. its device's DMA alignment (queue_dma_alignment() + 1
+ *	for a block device): 0 or a power of two.  The ring's alignment is
+ *	the larger of @align and kmbuf_buf_align_min().
  * @notify: optional; called when a buffer becomes free again after a
  *	kmbuf_buf_take() failed with -ENOBUFS.  Runs in the context of
  *	whoever freed the buffer (possibly hard interrupt), outside the ring
@@ -53,7 +77,9 @@ struct wait_queue_head;
  * Buffer @bid occupies bytes [@offset + @bid * @buf_size, + @buf_size) of
  * the region.  Several rings may share one region, on ranges that do not
  * overlap: kmbuf_ring_create() refuses a range any byte of which belongs to
- * a ring that still exists (not destroyed, or with references left).
+ * a ring that still exists (not destroyed, or with references left), or to
+ * a ring that went away while userspace still held some of its buffers:
+ * such a range stays reserved until the region is released.
  */
 struct kmbuf_ring_desc {
 	u32	region_id;
@@ -61,6 +87,7 @@ struct kmbuf_ring_desc {
 	u64	offset;
 	u32	buf_size;
 	u32	nr_bufs;
+	u32	align;
 	void	(*notify)(struct kmbuf_ring *ring, void *priv);
 	void	*priv;
 };
@@ -116,28 +143,31 @@ static inline u32 kmbuf_cqe_flags(u16 bid)
 }
 
 #if defined(CONFIG_IO_URING)
-struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
-				     const struct kmbuf_ring_desc *desc);
-struct kmbuf_ring *kmbuf_ring_create_cmd(struct io_uring_cmd *cmd,
-					 const struct kmbuf_ring_desc *desc);
+struct kmbuf_ring *__must_check
+kmbuf_ring_create(struct io_uring_region *region,
+		  const struct kmbuf_ring_desc *desc);
+struct kmbuf_ring *__must_check
+kmbuf_ring_create_cmd(struct io_uring_cmd *cmd,
+		      const struct kmbuf_ring_desc *desc);
 void kmbuf_ring_destroy(struct kmbuf_ring *ring);
 int __must_check kmbuf_ring_check_cmd(struct kmbuf_ring *ring,
 				      struct io_uring_cmd *cmd);
 struct kmbuf_ring *kmbuf_ring_get(struct kmbuf_ring *ring);
 void kmbuf_ring_put(struct kmbuf_ring *ring);
 
-int kmbuf_buf_take(struct kmbuf_ring *ring, struct kmbuf_buf *buf);
-int kmbuf_buf_take_batch(struct kmbuf_ring *ring, struct kmbuf_buf *bufs,
-			 unsigned int nr);
+int __must_check kmbuf_buf_take(struct kmbuf_ring *ring, struct kmbuf_buf *buf);
+int __must_check kmbuf_buf_take_batch(struct kmbuf_ring *ring,
+				      struct kmbuf_buf *bufs, unsigned int nr);
 int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid);
-int kmbuf_buf_to_user(struct kmbuf_ring *ring, unsigned int bid);
-int kmbuf_buf_to_user_batch(struct kmbuf_ring *ring,
-			    const struct kmbuf_buf *bufs, unsigned int nr);
-int kmbuf_ring_return(struct kmbuf_ring *ring, const u32 *bids,
-		      unsigned int nr);
-int kmbuf_buf_bvec(struct kmbuf_ring *ring, unsigned int bid,
-		   unsigned int len, struct bio_vec *bvec,
-		   unsigned int max_segs);
+int __must_check kmbuf_buf_to_user(struct kmbuf_ring *ring, unsigned int bid);
+int __must_check kmbuf_buf_to_user_batch(struct kmbuf_ring *ring,
+					 const struct kmbuf_buf *bufs,
+					 unsigned int nr);
+int __must_check kmbuf_ring_return(struct kmbuf_ring *ring, const u32 *bids,
+				   unsigned int nr);
+int __must_check kmbuf_buf_bvec(struct kmbuf_ring *ring, unsigned int bid,
+				unsigned int len, struct bio_vec *bvec,
+				unsigned int max_segs);
 unsigned int kmbuf_ring_max_segs(struct kmbuf_ring *ring);
 
 unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring);
