@@ -158,6 +158,8 @@ static int kmbuf_blk_bind(struct kmbuf_blk_dev *dev, struct io_uring_cmd *cmd,
 	desc.offset = arg.offset;
 	desc.buf_size = arg.buf_size;
 	desc.nr_bufs = arg.nr_bufs;
+	/* bios point straight at the buffers: the queue's DMA alignment */
+	desc.align = bdev_dma_alignment(file_bdev(cmd->file)) + 1;
 	ring = kmbuf_ring_create(region, &desc);
 	if (IS_ERR(ring)) {
 		ret = PTR_ERR(ring);
@@ -375,6 +377,10 @@ static int kmbuf_blk_read(struct kmbuf_blk_dev *dev, struct io_uring_cmd *cmd,
 	ring = kmbuf_blk_file_ring(cmd->file, &buf_size);
 	if (!ring)
 		return -ENXIO;
+	/* only the io_uring that bound the ring maps its buffers */
+	ret = kmbuf_ring_check_cmd(ring, cmd);
+	if (ret)
+		goto put_ring;
 	if (len > buf_size) {
 		ret = -EMSGSIZE;
 		goto put_ring;
@@ -460,6 +466,10 @@ static int kmbuf_blk_return(struct io_uring_cmd *cmd, u64 uaddr, u32 nr)
 	ring = kmbuf_blk_file_ring(cmd->file, &buf_size);
 	if (!ring)
 		return -ENXIO;
+	/* another io_uring's program must not give our buffers away */
+	ret = kmbuf_ring_check_cmd(ring, cmd);
+	if (ret)
+		goto put_ring;
 	bids = memdup_array_user(u64_to_user_ptr(uaddr), nr, sizeof(*bids));
 	if (IS_ERR(bids)) {
 		ret = PTR_ERR(bids);
@@ -472,12 +482,22 @@ put_ring:
 	return ret;
 }
 
-static int kmbuf_blk_unbind(struct file *file)
+static int kmbuf_blk_unbind(struct io_uring_cmd *cmd)
 {
-	struct kmbuf_blk_binding *b = kmbuf_blk_detach(file);
+	struct kmbuf_blk_binding *b;
+	int ret = -ENXIO;
 
-	if (!b)
-		return -ENXIO;
+	spin_lock(&kmbuf_blk_bind_lock);
+	b = kmbuf_blk_find_locked(cmd->file);
+	if (b) {
+		ret = kmbuf_ring_check_cmd(b->ring, cmd);
+		if (!ret)
+			list_del(&b->node);
+	}
+	spin_unlock(&kmbuf_blk_bind_lock);
+	if (ret)
+		return ret;
+	/* never waits for a grace period: fine at inline issue */
 	kmbuf_blk_binding_free(b);
 	return 0;
 }
@@ -509,7 +529,10 @@ int kmbuf_blk_uring_cmd(struct block_device *bdev, struct io_uring_cmd *cmd,
 		return 0;
 	if (cmd->flags & IORING_URING_CMD_MASK)
 		return -EINVAL;
-	if (READ_ONCE(sqe->len) || READ_ONCE(sqe->ioprio))
+	/* unused SQE fields must be 0, so that they can get a meaning later */
+	if (READ_ONCE(sqe->len) || READ_ONCE(sqe->ioprio) ||
+	    READ_ONCE(sqe->__pad1) || READ_ONCE(sqe->buf_index) ||
+	    READ_ONCE(sqe->file_index))
 		return -EINVAL;
 	c.offset = READ_ONCE(ucmd->offset);
 	c.len = READ_ONCE(ucmd->len);
@@ -537,7 +560,7 @@ int kmbuf_blk_uring_cmd(struct block_device *bdev, struct io_uring_cmd *cmd,
 	case KMBUF_BLK_UNBIND:
 		if (addr || c.offset || c.len || c.region_id)
 			return -EINVAL;
-		return kmbuf_blk_unbind(cmd->file);
+		return kmbuf_blk_unbind(cmd);
 	default:
 		return -ENOTTY;
 	}

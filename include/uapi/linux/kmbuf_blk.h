@@ -88,13 +88,19 @@ struct kmbuf_blk_bind {
  * kmbuf ring on the region and binds it to the open file, for
  * KMBUF_BLK_READ; it stays bound until KMBUF_BLK_UNBIND or until the file
  * is released.  The region (its memory and accounting) lives as long as
- * the binding, even past the io_uring instance.  Res 0.  EBUSY: the file
- * already has a ring, or another ring (of any driver, still bound or with
- * commands in flight) uses some of the same bytes of the region;
- * ENOENT: no such region; EACCES: the region is
- * writable by userspace (not IORING_MEM_REGION_RDONLY, or user memory);
- * EINVAL: bad size, alignment, count, range or reserved field; EOVERFLOW:
- * the range overflows; EFAULT; ENOMEM.
+ * the binding, even past the io_uring instance.  The binding belongs to
+ * the io_uring instance that made it: READ, RETURN and UNBIND submitted on
+ * any other instance fail with EXDEV.  offset and buf_size must be
+ * multiples of the disk's DMA alignment (queue/dma_alignment + 1, 512 for
+ * kmbuf_blk) and of the kernel's kmbuf minimum.  Res 0.  EBUSY: the file
+ * already has a ring, or another ring (of any driver, still bound, with
+ * commands in flight, or unbound while userspace still held some of its
+ * buffers) uses some of the same bytes of the region; ENOENT: no such
+ * region; EACCES: the region is writable by userspace (not
+ * IORING_MEM_REGION_RDONLY, or user memory); EINVAL: bad size, alignment,
+ * count, range or reserved field, or a non-zero unused SQE field (len,
+ * ioprio, buf_index, file_index, the word after cmd_op; the same holds for
+ * every command); EOVERFLOW: the range overflows; EFAULT; ENOMEM.
  */
 #define KMBUF_BLK_BIND		_IOW(KMBUF_BLK_MAGIC, 0, struct kmbuf_blk_bind)
 /*
@@ -109,7 +115,8 @@ struct kmbuf_blk_bind {
  * file (or it was unbound meanwhile); EINVAL: len 0, offset or len not a
  * multiple of the logical block size, non-zero reserved field; ERANGE:
  * the range ends beyond the device; EMSGSIZE: len larger than the ring's
- * buffers; EIO: other I/O error.
+ * buffers; EXDEV: submitted on another io_uring instance than the one that
+ * bound the ring; EIO: other I/O error.
  */
 #define KMBUF_BLK_READ		_IO(KMBUF_BLK_MAGIC, 1)
 /*
@@ -129,13 +136,18 @@ struct kmbuf_blk_bind {
  * done with.  All or nothing.  Res len.  ENXIO: no ring bound; EINVAL: len
  * out of range, a bid out of range, reserved field non-zero; EALREADY: a
  * bid is not held by userspace (returned twice, never delivered, or
- * repeated in the batch); EFAULT.
+ * repeated in the batch); EXDEV: another io_uring instance; EFAULT.
  */
 #define KMBUF_BLK_RETURN	_IO(KMBUF_BLK_MAGIC, 3)
 /*
  * KMBUF_BLK_UNBIND: payload and sqe->addr must be 0.  Releases the file's
  * ring; reads already in flight still complete and name their buffer.
- * Buffers cannot be returned afterwards.  Res 0.  ENXIO: no ring bound.
+ * Buffers cannot be returned afterwards: if userspace holds any when the
+ * ring's last read completes, the ring's bytes of the region stay reserved
+ * (no ring of any driver can be built over them, so the verified data
+ * cannot change) until the region is released with its io_uring instance.
+ * Return every buffer first to bind the same bytes again.  Res 0.  ENXIO:
+ * no ring bound; EXDEV: another io_uring instance.
  */
 #define KMBUF_BLK_UNBIND	_IO(KMBUF_BLK_MAGIC, 4)
 

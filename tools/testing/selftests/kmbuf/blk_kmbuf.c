@@ -405,6 +405,147 @@ TEST_F(blk, ring_bytes_exclusive_across_drivers)
 }
 
 /*
+ * Verified data stays stable after UNBIND: a buffer userspace still holds
+ * keeps its ring's bytes reserved, so no ring of any driver (kmbuf_chr's
+ * generator would write chosen bytes) can be built over them until the
+ * region goes; buffers given back before UNBIND free the bytes at once.
+ */
+TEST_F(blk, verified_data_reserved_after_unbind)
+{
+	struct blk_ctx *c = &self->c;
+	const __u64 spare = (__u64)NBUF * BUFSZ;
+	__u32 fl = 0, bid;
+	int chr_fd, fd2;
+
+	if (access("/dev/kmbuf_chr", F_OK) && system("modprobe kmbuf_chr"))
+		SKIP(return, "kmbuf_chr not available");
+	chr_fd = open("/dev/kmbuf_chr", O_RDWR);
+	ASSERT_LE(0, chr_fd);
+
+	/* a verified read the application keeps, then UNBIND */
+	ASSERT_EQ((int)BUFSZ, blk_cmd(&c->ring, c->fd, KMBUF_BLK_READ, BUFSZ,
+				      BUFSZ, 0, 0, &fl));
+	ASSERT_TRUE(fl & IORING_CQE_F_BUFFER);
+	bid = cqe_bid(fl);
+	ASSERT_EQ(0, blk_cmd(&c->ring, c->fd, KMBUF_BLK_UNBIND, 0, 0, 0, 0,
+			     NULL));
+	/* every byte of the old ring stays out of reach */
+	EXPECT_EQ(-EBUSY, chr_bind_on(&c->ring, chr_fd, RO_ID,
+				      (__u64)bid * BUFSZ, BUFSZ, 1));
+	EXPECT_EQ(-EBUSY, chr_bind_on(&c->ring, chr_fd, RO_ID, 0, 4096, 1));
+	EXPECT_EQ(-EBUSY, chr_bind_on(&c->ring, chr_fd, RO_ID, spare - 4096,
+				      4096, 1));
+	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, c->fd, RO_ID, 0, BUFSZ, NBUF));
+	EXPECT_EQ(-1, buf_check(c, fl, BUFSZ, BUFSZ, SEED));
+
+	/* given back before UNBIND: the bytes are free again */
+	fd2 = open(BLK_DEV, O_RDONLY);
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, blk_bind(&c->ring, fd2, RO_ID, spare, BUFSZ, 2));
+	ASSERT_EQ((int)BUFSZ, blk_cmd(&c->ring, fd2, KMBUF_BLK_READ, 0, BUFSZ,
+				      0, 0, &fl));
+	ASSERT_EQ(1, blk_return(&c->ring, fd2, cqe_bid(fl)));
+	ASSERT_EQ(0, blk_cmd(&c->ring, fd2, KMBUF_BLK_UNBIND, 0, 0, 0, 0,
+			     NULL));
+	EXPECT_EQ(0, chr_bind_on(&c->ring, chr_fd, RO_ID, spare, BUFSZ, 2));
+	close(fd2);
+	close(chr_fd);
+}
+
+/*
+ * A binding belongs to the io_uring instance that made it: a second ring
+ * sharing the file can't read into the first ring's buffers, give them
+ * back (the first ring's program may be reading them) or unbind them.
+ */
+TEST_F(blk, binding_belongs_to_its_io_uring)
+{
+	struct blk_ctx *c = &self->c;
+	struct io_uring other;
+	__u32 fl = 0, bid;
+
+	ASSERT_EQ(0, io_uring_queue_init(8, &other, 0));
+	ASSERT_EQ((int)BS, blk_cmd(&c->ring, c->fd, KMBUF_BLK_READ, 0, BS, 0,
+				   0, &fl));
+	ASSERT_TRUE(fl & IORING_CQE_F_BUFFER);
+	bid = cqe_bid(fl);
+
+	EXPECT_EQ(-EXDEV, blk_cmd(&other, c->fd, KMBUF_BLK_READ, 0, BS, 0, 0,
+				  NULL));
+	EXPECT_EQ(-EXDEV, blk_return(&other, c->fd, bid));
+	EXPECT_EQ(-EXDEV, blk_cmd(&other, c->fd, KMBUF_BLK_UNBIND, 0, 0, 0, 0,
+				  NULL));
+	EXPECT_EQ(-EBUSY, blk_bind(&other, c->fd, RO_ID, 0, BUFSZ, 1));
+	/* nothing changed for the owner */
+	EXPECT_EQ(-1, buf_check(c, fl, 0, BS, SEED));
+	EXPECT_EQ(1, blk_return(&c->ring, c->fd, bid));
+	EXPECT_EQ(0, blk_cmd(&c->ring, c->fd, KMBUF_BLK_UNBIND, 0, 0, 0, 0,
+			     NULL));
+	io_uring_queue_exit(&other);
+}
+
+/*
+ * SQE fields no command uses must be 0, so they can get a meaning later.
+ * Each command is otherwise valid (UNBIND last: it would succeed).
+ */
+TEST_F(blk, unused_sqe_fields)
+{
+	struct kmbuf_blk_bind b = {
+		.region_id = RO_ID, .offset = (__u64)NBUF * BUFSZ,
+		.buf_size = BUFSZ, .nr_bufs = 1,
+	};
+	__u32 bid = 0;
+	const struct {
+		__u32 op, len;
+		__u16 region_id;
+		__u64 addr;
+	} cmds[] = {
+		{ KMBUF_BLK_BIND, 0, 0, (__u64)(uintptr_t)&b },
+		{ KMBUF_BLK_READ, BS, 0, 0 },
+		{ KMBUF_BLK_WRITE, BS, RO_ID, 0 },
+		{ KMBUF_BLK_RETURN, 1, 0, (__u64)(uintptr_t)&bid },
+		{ KMBUF_BLK_UNBIND, 0, 0, 0 },
+	};
+	struct blk_ctx *c = &self->c;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	unsigned int i, field;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		for (field = 0; field < 5; field++) {
+			sqe = io_uring_get_sqe(&c->ring);
+			ASSERT_NE(NULL, sqe);
+			blk_prep(sqe, c->fd, cmds[i].op, 0, cmds[i].len,
+				 cmds[i].region_id, cmds[i].addr);
+			switch (field) {
+			case 0:
+				sqe->len = 1;
+				break;
+			case 1:
+				sqe->ioprio = 1;
+				break;
+			case 2:
+				sqe->buf_index = 1;
+				break;
+			case 3:
+				sqe->file_index = 1;
+				break;
+			default:
+				sqe->__pad1 = 1;
+				break;
+			}
+			ASSERT_EQ(1, io_uring_submit(&c->ring));
+			ASSERT_EQ(0, io_uring_wait_cqe(&c->ring, &cqe));
+			EXPECT_EQ(-EINVAL, cqe->res) {
+				TH_LOG("cmd %u, field %u", i, field);
+			}
+			io_uring_cqe_seen(&c->ring, cqe);
+		}
+	}
+	/* the binding is untouched */
+	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, c->fd, RO_ID, 0, BUFSZ, NBUF));
+}
+
+/*
  * The commands keep the page cache coherent, as O_DIRECT does: a READ
  * sees a buffered write still dirty in the cache, and a buffered read
  * after a WRITE sees the new data, not pages cached before it.
@@ -739,8 +880,14 @@ TEST_F(blk, teardown_unbind)
 	}
 	EXPECT_EQ(8, ok);
 	EXPECT_EQ(-ENXIO, blk_return(&c->ring, c->fd, 0));
-	/* bind again, on the same region */
-	EXPECT_EQ(0, blk_bind(&c->ring, c->fd, RO_ID, 0, BUFSZ, NBUF));
+	/*
+	 * The 8 verified buffers can't be returned any more: their ring's
+	 * bytes stay reserved while the region lives.  Bind again on the
+	 * same region, beyond them.
+	 */
+	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, c->fd, RO_ID, 0, BUFSZ, NBUF));
+	EXPECT_EQ(0, blk_bind(&c->ring, c->fd, RO_ID, (__u64)NBUF * BUFSZ,
+			      BUFSZ, 2));
 }
 
 /* A process exits (ring, file and mapping go at once) with reads in flight. */
