@@ -459,6 +459,83 @@ TEST(memlock_limit)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 }
 
+/*
+ * RLIMIT_MEMLOCK keeps counting a region for as long as userspace can
+ * reach its pages: "register, mmap, close the ring, repeat" must not pin
+ * more than the limit.  (A mapping holds the ring file, so the ring and its
+ * regions, with their charge, live until the last munmap.)  After the
+ * munmaps the charge comes back, once the rings are freed.
+ */
+TEST(memlock_charge_follows_mappings)
+{
+	struct rlimit rl = { 4 * MIB, 4 * MIB };
+	int status;
+	pid_t pid;
+
+	pgsz = sysconf(_SC_PAGESIZE);
+	if (geteuid())
+		SKIP(return, "needs root to drop privileges");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		void *maps[8];
+		int i, n = 0, tries;
+
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgid(65534) ||
+		    setuid(65534))
+			_exit(10);
+		for (i = 0; i < 8; i++) {
+			struct kmbuf_region r;
+			struct io_uring ring;
+			int ret = -ENOMEM;
+
+			if (io_uring_queue_init(4, &ring, 0))
+				_exit(11);
+			/* a ring that just went may still be freeing */
+			for (tries = 0; tries < 20 && ret == -ENOMEM; tries++) {
+				ret = kmbuf_region_create(ring.ring_fd, 0, MIB,
+							  0, 0, &r);
+				if (ret == -ENOMEM)
+					usleep(50 * 1000);
+			}
+			if (ret == -ENOMEM) {
+				io_uring_queue_exit(&ring);
+				break;
+			}
+			if (ret)
+				_exit(12);
+			maps[n++] = r.addr;
+			io_uring_queue_exit(&ring);	/* the mapping stays */
+		}
+		/* 4 MiB of limit: 4 regions of 1 MiB, never more */
+		if (n != 4)
+			_exit(20 + n);
+		for (i = 0; i < n; i++)
+			munmap(maps[i], MIB);
+		/* unmapped: the rings go and the charge with them */
+		for (tries = 0; tries < 40; tries++) {
+			struct kmbuf_region r;
+			struct io_uring ring;
+			int ret;
+
+			if (io_uring_queue_init(4, &ring, 0))
+				_exit(13);
+			ret = kmbuf_region_create(ring.ring_fd, 0, 4 * MIB, 0,
+						  0, &r);
+			io_uring_queue_exit(&ring);
+			if (!ret) {
+				kmbuf_region_unmap(&r);
+				_exit(0);
+			}
+			usleep(50 * 1000);
+		}
+		_exit(14);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
 /* All ids on one ring, each with its own offset and its own memory. */
 TEST_F(region, many_regions)
 {
