@@ -510,7 +510,7 @@ TEST_F(blk, unused_sqe_fields)
 	struct io_uring_sqe *sqe;
 	unsigned int i, field;
 
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
 		for (field = 0; field < 5; field++) {
 			sqe = io_uring_get_sqe(&c->ring);
 			ASSERT_NE(NULL, sqe);
