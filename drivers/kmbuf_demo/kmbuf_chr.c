@@ -79,7 +79,11 @@ struct kmbuf_chr_file {
 	u32			rec_size;
 	struct kmbuf_ring	*ring;
 	struct io_uring_cmd	*recv;		/* the pending RECV, if any */
-	bool			tw_pending;	/* task work queued for @recv */
+	/*
+	 * Task work queued for @recv, or @recv still being set up (not yet
+	 * cancelable): either way a kick has nothing to do.
+	 */
+	bool			tw_pending;
 	bool			final_set;	/* @recv must end with final_* */
 	s32			final_res;
 	u32			final_cflags;
@@ -588,14 +592,28 @@ static int kmbuf_chr_recv(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
 	pdu->ring = kmbuf_ring_get(kf->ring);
 	kf->recv = cmd;
 	kf->final_set = false;
+	/*
+	 * Published, but not cancelable yet: nobody may queue task work for
+	 * it, which could complete it before io-wq has put it on the
+	 * cancelable list (and a completed request must never be linked
+	 * there).  Kicks see "task work pending" and leave it to us.
+	 */
+	kf->tw_pending = true;
 	spin_unlock_irq(&kf->lock);
 
+	/* from here on the command only ends through its task work */
 	io_uring_cmd_mark_cancelable(cmd, issue_flags);
+
+	spin_lock_irq(&kf->lock);
+	kf->tw_pending = false;
 	/* io-wq can't post CQEs; the first run then happens in task work */
-	if (issue_flags & IO_URING_F_UNLOCKED)
-		kmbuf_chr_kick(kf);
-	else
-		kmbuf_chr_recv_run(cmd, issue_flags);
+	if (issue_flags & IO_URING_F_UNLOCKED) {
+		kmbuf_chr_kick_locked(kf);
+		spin_unlock_irq(&kf->lock);
+		return -EIOCBQUEUED;
+	}
+	spin_unlock_irq(&kf->lock);
+	kmbuf_chr_recv_run(cmd, issue_flags);
 	return -EIOCBQUEUED;
 }
 
