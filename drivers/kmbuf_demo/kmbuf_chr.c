@@ -74,7 +74,7 @@ static struct kmbuf_chr_queue kmbuf_chr_q;
 static __le64 *kmbuf_chr_fill;
 
 struct kmbuf_chr_file {
-	spinlock_t		lock;		/* protects up to final_cflags */
+	spinlock_t		lock;		/* protects up to stash_len */
 	u32			mode;
 	u32			rec_size;
 	struct kmbuf_ring	*ring;
@@ -84,9 +84,17 @@ struct kmbuf_chr_file {
 	 * cancelable): either way a kick has nothing to do.
 	 */
 	bool			tw_pending;
-	bool			final_set;	/* @recv must end with final_* */
+	bool			final_set;	/* @recv must end with final_res */
 	s32			final_res;
-	u32			final_cflags;
+	/*
+	 * A record whose CQE could not be posted (CQ ring full) waits in
+	 * buffer @stash_bid of @ring for the next RECV to post it first.
+	 * The ring counts the buffer as userspace's (it was handed over
+	 * before its CQE failed); RETURN refuses it.
+	 */
+	bool			stashed;
+	u16			stash_bid;
+	u32			stash_len;
 
 	/* protected by kmbuf_chr_q.lock */
 	struct list_head	wait_node;
@@ -132,20 +140,27 @@ static void kmbuf_chr_kick(struct kmbuf_chr_file *kf)
 }
 
 /*
- * End the pending RECV of @kf with @res and @cflags: recorded here, done
- * by the task work.  A result already recorded wins.  Any context.
+ * End the pending RECV of @kf with @res: recorded here, done by the task
+ * work.  A result already recorded wins.  No result carries a buffer, so
+ * the one that loses costs nothing.  Any context; called with @kf->lock
+ * held.
  */
-static void kmbuf_chr_recv_end(struct kmbuf_chr_file *kf, s32 res, u32 cflags)
+static void kmbuf_chr_recv_end_locked(struct kmbuf_chr_file *kf, s32 res)
+{
+	lockdep_assert_held(&kf->lock);
+	if (kf->recv && !kf->final_set) {
+		kf->final_set = true;
+		kf->final_res = res;
+	}
+	kmbuf_chr_kick_locked(kf);
+}
+
+static void kmbuf_chr_recv_end(struct kmbuf_chr_file *kf, s32 res)
 {
 	unsigned long flags;
 
 	spin_lock_irqsave(&kf->lock, flags);
-	if (kf->recv && !kf->final_set) {
-		kf->final_set = true;
-		kf->final_res = res;
-		kf->final_cflags = cflags;
-	}
-	kmbuf_chr_kick_locked(kf);
+	kmbuf_chr_recv_end_locked(kf, res);
 	spin_unlock_irqrestore(&kf->lock, flags);
 }
 
@@ -160,6 +175,72 @@ static void kmbuf_chr_unwait(struct kmbuf_chr_file *kf)
 	spin_lock_irq(&kmbuf_chr_q.lock);
 	list_del_init(&kf->wait_node);
 	spin_unlock_irq(&kmbuf_chr_q.lock);
+}
+
+/*
+ * Take back buffers handed to userspace but never announced by a CQE.
+ * A failure means userspace returned an id it had not been told about
+ * (its bug; the ring stays consistent): then take back the others one by
+ * one, and the ones it already returned are simply free.
+ */
+static void kmbuf_chr_take_back(struct kmbuf_ring *ring, const u32 *bids,
+				unsigned int nr)
+{
+	unsigned int i;
+
+	if (!nr || kmbuf_ring_return(ring, bids, nr) == nr)
+		return;
+	for (i = 0; i < nr; i++)
+		kmbuf_ring_return(ring, &bids[i], 1);
+}
+
+static void kmbuf_chr_unannounce(struct kmbuf_ring *ring,
+				 const struct kmbuf_buf *bufs, unsigned int nr)
+{
+	u32 bids[KMBUF_CHR_BATCH];
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		bids[i] = bufs[i].bid;
+	kmbuf_chr_take_back(ring, bids, nr);
+}
+
+/*
+ * Take the stashed record of @kf out of the stash: its buffer id to @bid,
+ * its length to @len.  Called with @kf->lock held.  Returns false if there
+ * is none.
+ */
+static bool kmbuf_chr_unstash_locked(struct kmbuf_chr_file *kf, u32 *bid,
+				     u32 *len)
+{
+	lockdep_assert_held(&kf->lock);
+	if (!kf->stashed)
+		return false;
+	kf->stashed = false;
+	*bid = kf->stash_bid;
+	*len = kf->stash_len;
+	return true;
+}
+
+/*
+ * Keep the record of @len bytes in buffer @bid of @ring, whose CQE could
+ * not be posted, for the next RECV of @kf to post first.  If @ring is no
+ * longer bound (UNBIND ran meanwhile), the buffer goes back to it instead.
+ * Process context.
+ */
+static void kmbuf_chr_stash(struct kmbuf_chr_file *kf, struct kmbuf_ring *ring,
+			    u32 bid, u32 len)
+{
+	spin_lock_irq(&kf->lock);
+	if (kf->ring == ring && !kf->stashed) {
+		kf->stashed = true;
+		kf->stash_bid = bid;
+		kf->stash_len = len;
+		spin_unlock_irq(&kf->lock);
+		return;
+	}
+	spin_unlock_irq(&kf->lock);
+	kmbuf_chr_take_back(ring, &bid, 1);
 }
 
 /* Copy @len bytes of the pattern stream starting at @pos to @to. */
@@ -327,22 +408,6 @@ static ssize_t kmbuf_chr_produce_buf(struct kmbuf_chr_file *kf, u32 mode,
 	return kmbuf_chr_produce(kf, mode, size, &it, kf);
 }
 
-/* Take back buffers handed to userspace but never announced by a CQE. */
-static void kmbuf_chr_unannounce(struct kmbuf_ring *ring,
-				 const struct kmbuf_buf *bufs, unsigned int nr)
-{
-	u32 bids[KMBUF_CHR_BATCH];
-	unsigned int i;
-
-	for (i = 0; i < nr; i++)
-		bids[i] = bufs[i].bid;
-	if (!nr || kmbuf_ring_return(ring, bids, nr) == nr)
-		return;
-	/* userspace returned one it had not been told about: the others */
-	for (i = 0; i < nr; i++)
-		kmbuf_ring_return(ring, &bids[i], 1);
-}
-
 /*
  * Deliver records into free buffers until the ring runs dry, the queue is
  * empty, the budget is spent or the command must end.  Runs in the task
@@ -350,9 +415,13 @@ static void kmbuf_chr_unannounce(struct kmbuf_ring *ring,
  *
  * Buffers are taken and handed to userspace in batches, one ring lock
  * round trip per batch, then filled and announced one CQE at a time: a
- * record is only produced once the CQE of the one before it is posted, so
- * a full CQ ring never strands a record, and the buffers of a batch that
- * were not needed go back to the ring.
+ * record is only produced once the CQE of the one before it is posted, and
+ * the buffers of a batch that were not needed go back to the ring.  When
+ * the CQ ring is full, the record in hand stays in its buffer, kept by the
+ * file (the stash), and the command ends with -EOVERFLOW, a CQE that
+ * carries no buffer; the next RECV posts the stashed record first.  So no
+ * record and no buffer rides in a terminating CQE, which could be dropped
+ * (IOSQE_CQE_SKIP_SUCCESS, a failed overflow allocation).
  */
 static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
 			       unsigned int issue_flags)
@@ -361,7 +430,8 @@ static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
 	struct kmbuf_buf bufs[KMBUF_CHR_BATCH];
 	struct kmbuf_chr_file *kf = pdu->kf;
 	unsigned int budget = KMBUF_CHR_RECV_BUDGET;
-	u32 mode, size, cflags;
+	u32 mode, size, bid, len;
+	bool stashed = false;
 	int nr, i;
 	ssize_t n;
 
@@ -369,7 +439,20 @@ static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
 	spin_lock_irq(&kf->lock);
 	mode = kf->mode;
 	size = kf->rec_size;
+	if (kf->ring == pdu->ring)
+		stashed = kmbuf_chr_unstash_locked(kf, &bid, &len);
 	spin_unlock_irq(&kf->lock);
+
+	/* the record the last RECV could not post comes first */
+	if (stashed) {
+		if (!io_uring_cmd_post_mshot_cqe(cmd, len, kmbuf_cqe_flags(bid),
+						 issue_flags)) {
+			kmbuf_chr_stash(kf, pdu->ring, bid, len);
+			kmbuf_chr_recv_end(kf, -EOVERFLOW);
+			return;
+		}
+		budget--;
+	}
 
 	while (budget) {
 		if (READ_ONCE(kf->final_set))
@@ -380,27 +463,33 @@ static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
 			return;	/* the notify callback kicks us */
 		if (nr < 0) {
 			/* -ESHUTDOWN: unbound, UNBIND has set the result */
-			kmbuf_chr_recv_end(kf, -ECANCELED, 0);
+			kmbuf_chr_recv_end(kf, -ECANCELED);
 			return;
 		}
 		/* we just took them: they are ours to hand over */
-		kmbuf_buf_to_user_batch(pdu->ring, bufs, nr);
+		if (WARN_ON_ONCE(kmbuf_buf_to_user_batch(pdu->ring, bufs, nr))) {
+			for (i = 0; i < nr; i++)
+				kmbuf_buf_put(pdu->ring, bufs[i].bid);
+			kmbuf_chr_recv_end(kf, -EIO);
+			return;
+		}
 		for (i = 0; i < nr; i++) {
 			n = kmbuf_chr_produce_buf(kf, mode, size, &bufs[i]);
 			if (n < 0) {
 				kmbuf_chr_unannounce(pdu->ring, &bufs[i],
 						     nr - i);
 				if (n != -EAGAIN) /* -EAGAIN: a writer kicks us */
-					kmbuf_chr_recv_end(kf, n, 0);
+					kmbuf_chr_recv_end(kf, n);
 				return;
 			}
-			cflags = kmbuf_cqe_flags(bufs[i].bid);
-			if (!io_uring_cmd_post_mshot_cqe(cmd, n, cflags,
+			if (!io_uring_cmd_post_mshot_cqe(cmd, n,
+							 kmbuf_cqe_flags(bufs[i].bid),
 							 issue_flags)) {
-				/* CQ ring full: the final CQE carries it */
+				/* CQ ring full: stash it, end without it */
 				kmbuf_chr_unannounce(pdu->ring, &bufs[i + 1],
 						     nr - i - 1);
-				kmbuf_chr_recv_end(kf, n, cflags);
+				kmbuf_chr_stash(kf, pdu->ring, bufs[i].bid, n);
+				kmbuf_chr_recv_end(kf, -EOVERFLOW);
 				return;
 			}
 		}
@@ -416,7 +505,6 @@ static void kmbuf_chr_recv_tw(struct io_uring_cmd *cmd,
 	struct kmbuf_chr_pdu *pdu = kmbuf_chr_pdu(cmd);
 	struct kmbuf_chr_file *kf = pdu->kf;
 	bool end = false;
-	u32 cflags = 0;
 	s32 res = 0;
 
 	spin_lock_irq(&kf->lock);
@@ -424,7 +512,6 @@ static void kmbuf_chr_recv_tw(struct io_uring_cmd *cmd,
 	if (kf->final_set || (issue_flags & IO_URING_F_TASK_DEAD)) {
 		end = true;
 		res = kf->final_set ? kf->final_res : -ECANCELED;
-		cflags = kf->final_set ? kf->final_cflags : 0;
 		kf->final_set = false;
 		kf->recv = NULL;
 	}
@@ -436,7 +523,7 @@ static void kmbuf_chr_recv_tw(struct io_uring_cmd *cmd,
 	}
 	kmbuf_chr_unwait(kf);
 	kmbuf_ring_put(pdu->ring);
-	io_uring_cmd_done_cflags(cmd, res, 0, cflags, issue_flags);
+	io_uring_cmd_done(cmd, res, 0, issue_flags);
 }
 
 static int kmbuf_chr_copy_mode(struct kmbuf_chr_mode *m, u64 uaddr)
@@ -515,25 +602,55 @@ static int kmbuf_chr_bind(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
 	return 0;
 }
 
-static int kmbuf_chr_unbind(struct kmbuf_chr_file *kf,
+/*
+ * The ring bound to @kf, if @cmd may use it: 0, or -ENXIO if nothing is
+ * bound.  Called with @kf->lock held.
+ */
+static int kmbuf_chr_check_ring_locked(struct kmbuf_chr_file *kf,
+				       struct io_uring_cmd *cmd)
+{
+	lockdep_assert_held(&kf->lock);
+	return kf->ring ? 0 : -ENXIO;
+}
+
+static int kmbuf_chr_unbind(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
 			    const struct kmbuf_chr_cmd *c)
 {
 	struct kmbuf_ring *ring;
+	bool stashed = false;
+	u32 bid, len;
+	int ret;
 
 	if (c->addr || c->nr || c->flags)
 		return -EINVAL;
 	spin_lock_irq(&kf->lock);
 	ring = kf->ring;
-	kf->ring = NULL;
+	ret = kmbuf_chr_check_ring_locked(kf, cmd);
+	if (!ret) {
+		kf->ring = NULL;
+		stashed = kmbuf_chr_unstash_locked(kf, &bid, &len);
+		kmbuf_chr_recv_end_locked(kf, -ECANCELED);
+	}
 	spin_unlock_irq(&kf->lock);
-	if (!ring)
-		return -ENXIO;
-	kmbuf_chr_recv_end(kf, -ECANCELED, 0);
+	if (ret)
+		return ret;
+	if (stashed)
+		kmbuf_chr_take_back(ring, &bid, 1);
 	kmbuf_ring_destroy(ring);
 	return 0;
 }
 
-static int kmbuf_chr_return(struct kmbuf_chr_file *kf,
+static bool kmbuf_chr_has_bid(const u32 *bids, u32 nr, u32 bid)
+{
+	u32 i;
+
+	for (i = 0; i < nr; i++)
+		if (bids[i] == bid)
+			return true;
+	return false;
+}
+
+static int kmbuf_chr_return(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
 			    const struct kmbuf_chr_cmd *c)
 {
 	u32 stack_bids[KMBUF_CHR_RETURN_STACK];
@@ -555,11 +672,15 @@ static int kmbuf_chr_return(struct kmbuf_chr_file *kf,
 
 	spin_lock_irq(&kf->lock);
 	ring = kf->ring;
-	if (ring)
+	ret = kmbuf_chr_check_ring_locked(kf, cmd);
+	/* the stashed record's buffer was never announced */
+	if (!ret && kf->stashed &&
+	    kmbuf_chr_has_bid(bids, c->nr, kf->stash_bid))
+		ret = -EALREADY;
+	if (!ret)
 		kmbuf_ring_get(ring);
 	spin_unlock_irq(&kf->lock);
-	ret = -ENXIO;
-	if (!ring)
+	if (ret)
 		goto free_bids;
 	ret = kmbuf_ring_return(ring, bids, c->nr);
 	kmbuf_ring_put(ring);
@@ -574,19 +695,19 @@ static int kmbuf_chr_recv(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
 			  unsigned int issue_flags)
 {
 	struct kmbuf_chr_pdu *pdu = kmbuf_chr_pdu(cmd);
+	int ret;
 
 	if (c->addr || c->nr || c->flags ||
 	    !(cmd->flags & IORING_URING_CMD_MULTISHOT))
 		return -EINVAL;
 
 	spin_lock_irq(&kf->lock);
-	if (!kf->ring) {
+	ret = kmbuf_chr_check_ring_locked(kf, cmd);
+	if (!ret && kf->recv)
+		ret = -EBUSY;
+	if (ret) {
 		spin_unlock_irq(&kf->lock);
-		return -ENXIO;
-	}
-	if (kf->recv) {
-		spin_unlock_irq(&kf->lock);
-		return -EBUSY;
+		return ret;
 	}
 	pdu->kf = kf;
 	pdu->ring = kmbuf_ring_get(kf->ring);
@@ -624,13 +745,8 @@ static void kmbuf_chr_cancel(struct io_uring_cmd *cmd)
 	unsigned long flags;
 
 	spin_lock_irqsave(&kf->lock, flags);
-	if (kf->recv == cmd && !kf->final_set) {
-		kf->final_set = true;
-		kf->final_res = -ECANCELED;
-		kf->final_cflags = 0;
-	}
 	if (kf->recv == cmd)
-		kmbuf_chr_kick_locked(kf);
+		kmbuf_chr_recv_end_locked(kf, -ECANCELED);
 	spin_unlock_irqrestore(&kf->lock, flags);
 }
 
@@ -661,14 +777,11 @@ static int kmbuf_chr_uring_cmd(struct io_uring_cmd *cmd,
 	case KMBUF_CHR_RECV:
 		return kmbuf_chr_recv(cmd, kf, &c, issue_flags);
 	case KMBUF_CHR_RETURN:
-		return kmbuf_chr_return(kf, &c);
+		return kmbuf_chr_return(cmd, kf, &c);
 	case KMBUF_CHR_BIND:
 		return kmbuf_chr_bind(cmd, kf, &c);
 	case KMBUF_CHR_UNBIND:
-		/* waits for an RCU grace period: not inline */
-		if (issue_flags & IO_URING_F_NONBLOCK)
-			return -EAGAIN;
-		return kmbuf_chr_unbind(kf, &c);
+		return kmbuf_chr_unbind(cmd, kf, &c);
 	case KMBUF_CHR_SET_MODE:
 		if (c.nr || c.flags)
 			return -EINVAL;
@@ -840,6 +953,7 @@ static void kmbuf_chr_show_fdinfo(struct seq_file *m, struct file *file)
 	spin_lock_irq(&kf->lock);
 	seq_printf(m, "kmbuf_chr_mode:\t%u\n", kf->mode);
 	seq_printf(m, "kmbuf_chr_recv:\t%u\n", !!kf->recv);
+	seq_printf(m, "kmbuf_chr_stashed:\t%u\n", kf->stashed);
 	ring = kf->ring;
 	if (ring)
 		kmbuf_ring_get(ring);
@@ -874,10 +988,18 @@ static int kmbuf_chr_open(struct inode *inode, struct file *file)
 static int kmbuf_chr_release(struct inode *inode, struct file *file)
 {
 	struct kmbuf_chr_file *kf = file->private_data;
+	bool stashed;
+	u32 bid, len;
 
 	kmbuf_chr_unwait(kf);
-	if (kf->ring)
+	if (kf->ring) {
+		spin_lock_irq(&kf->lock);
+		stashed = kmbuf_chr_unstash_locked(kf, &bid, &len);
+		spin_unlock_irq(&kf->lock);
+		if (stashed)
+			kmbuf_chr_take_back(kf->ring, &bid, 1);
 		kmbuf_ring_destroy(kf->ring);
+	}
 	kfree(kf);
 	return 0;
 }
