@@ -603,14 +603,17 @@ static int kmbuf_chr_bind(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
 }
 
 /*
- * The ring bound to @kf, if @cmd may use it: 0, or -ENXIO if nothing is
- * bound.  Called with @kf->lock held.
+ * The ring bound to @kf, if @cmd may use it: 0, -ENXIO if nothing is bound,
+ * -EXDEV if @cmd comes from another io_uring instance than the one whose
+ * region the ring is built on.  Called with @kf->lock held.
  */
 static int kmbuf_chr_check_ring_locked(struct kmbuf_chr_file *kf,
 				       struct io_uring_cmd *cmd)
 {
 	lockdep_assert_held(&kf->lock);
-	return kf->ring ? 0 : -ENXIO;
+	if (!kf->ring)
+		return -ENXIO;
+	return kmbuf_ring_check_cmd(kf->ring, cmd);
 }
 
 static int kmbuf_chr_unbind(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,

@@ -1006,4 +1006,60 @@ TEST_F_TIMEOUT(kchr, cq_full_skip_success_loses_nothing, 120)
 	rx_exit(&crx);
 }
 
+/*
+ * The binding belongs to the io_uring instance whose region it uses: RECV,
+ * RETURN and UNBIND from another instance fail with -EXDEV and change
+ * nothing, even when that instance has a region with the same id.  Before,
+ * ring B's RECV delivered into ring A's region and B could return buffers
+ * A was still reading.
+ */
+TEST_F(kchr, foreign_ring_exdev)
+{
+	int wfd = chr_open(O_WRONLY | O_NONBLOCK);
+	struct kmbuf_region regb;
+	struct rx_cqe c;
+	struct rx rb;
+	__u32 bid;
+
+	ASSERT_LE(0, wfd);
+	ASSERT_EQ(0, rx_init(&rb, 8, 64, 0));
+	ASSERT_EQ(0, kmbuf_region_create(rb.ring.ring_fd, REGION_ID, 65536, 0,
+					 0, &regb));
+	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, 4096, 4));
+	ASSERT_EQ(100, write_rec(wfd, 7, 100));
+
+	/* B can neither receive, nor bind over, nor unbind A's binding */
+	EXPECT_EQ(-EXDEV, rx_cmd_flags(&rb, self->fd, KMBUF_CHR_RECV,
+				       IORING_URING_CMD_MULTISHOT, 0, 0, 0));
+	EXPECT_EQ(-EBUSY, chr_bind(&rb, self->fd, REGION_ID, 0, 4096, 4));
+	EXPECT_EQ(-EXDEV, chr_unbind(&rb, self->fd));
+	EXPECT_EQ(4, fdinfo_val(self->fd, "kmbuf_free"));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_chr_recv"));
+
+	/* A receives the record; B can't return A's buffer */
+	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	ASSERT_EQ(UD_RECV, c.ud);
+	ASSERT_EQ(100, c.res);
+	ASSERT_TRUE(c.flags & IORING_CQE_F_MORE);
+	bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+	EXPECT_EQ(7, check_rec(buf_addr(&self->reg, 0, 4096, bid), c.res));
+	EXPECT_EQ(-EXDEV, chr_return(&rb, self->fd, &bid, 1));
+	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_user"));
+	EXPECT_EQ(1, chr_return(&self->rx, self->fd, &bid, 1));
+	EXPECT_EQ(-EXDEV, chr_unbind(&rb, self->fd));
+	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_chr_recv"));
+
+	EXPECT_EQ(0, chr_unbind(&self->rx, self->fd));
+	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	EXPECT_EQ(-ECANCELED, c.res);
+	/* unbound, B may bind the file to its own region */
+	EXPECT_EQ(0, chr_bind(&rb, self->fd, REGION_ID, 0, 4096, 4));
+	EXPECT_EQ(-EXDEV, chr_unbind(&self->rx, self->fd));
+	EXPECT_EQ(0, chr_unbind(&rb, self->fd));
+	kmbuf_region_unmap(&regb);
+	rx_exit(&rb);
+	close(wfd);
+}
+
 TEST_HARNESS_MAIN
