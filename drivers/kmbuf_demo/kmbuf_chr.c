@@ -753,6 +753,35 @@ static void kmbuf_chr_cancel(struct io_uring_cmd *cmd)
 	spin_unlock_irqrestore(&kf->lock, flags);
 }
 
+/* Bytes of the command area of an IORING_SETUP_SQE128 SQE. */
+#define KMBUF_CHR_SQE128_CMD	(2 * sizeof(struct io_uring_sqe) - \
+				 offsetof(struct io_uring_sqe, cmd))
+
+/*
+ * SQE fields no kmbuf_chr command uses must be zero, so that they can be
+ * given a meaning later: ioprio, addr, len, buf_index, file_index, the
+ * IORING_URING_CMD_FIXED flag and, on an IORING_SETUP_SQE128 ring, the
+ * command area after struct kmbuf_chr_cmd.  (off holds cmd_op and addr3
+ * starts the payload; io_uring itself checks __pad1.)
+ */
+static int kmbuf_chr_check_sqe(const struct io_uring_cmd *cmd,
+			       unsigned int issue_flags)
+{
+	const struct io_uring_sqe *sqe = cmd->sqe;
+
+	if (cmd->flags & IORING_URING_CMD_FIXED)
+		return -EINVAL;
+	if (READ_ONCE(sqe->ioprio) || READ_ONCE(sqe->addr) ||
+	    READ_ONCE(sqe->len) || READ_ONCE(sqe->buf_index) ||
+	    READ_ONCE(sqe->file_index))
+		return -EINVAL;
+	if ((issue_flags & IO_URING_F_SQE128) &&
+	    memchr_inv(sqe->cmd + sizeof(struct kmbuf_chr_cmd), 0,
+		       KMBUF_CHR_SQE128_CMD - sizeof(struct kmbuf_chr_cmd)))
+		return -EINVAL;
+	return 0;
+}
+
 static int kmbuf_chr_uring_cmd(struct io_uring_cmd *cmd,
 			       unsigned int issue_flags)
 {
@@ -767,6 +796,9 @@ static int kmbuf_chr_uring_cmd(struct io_uring_cmd *cmd,
 		return 0;
 	}
 
+	ret = kmbuf_chr_check_sqe(cmd, issue_flags);
+	if (ret)
+		return ret;
 	sc = io_uring_sqe_cmd(cmd->sqe);
 	c.addr = READ_ONCE(sc->addr);
 	c.nr = READ_ONCE(sc->nr);

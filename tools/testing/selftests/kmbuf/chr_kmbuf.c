@@ -1062,4 +1062,146 @@ TEST_F(kchr, foreign_ring_exdev)
 	close(wfd);
 }
 
+/* Which SQE field sqe_field_cmd() sets to a non-zero value. */
+enum sqe_field {
+	F_NONE, F_IOPRIO, F_ADDR, F_LEN, F_BUF_INDEX, F_FILE_INDEX, F_FIXED,
+	F_PAD1, F_CMD_ADDR, F_CMD_NR, F_CMD_FLAGS, F_CMD128, NR_FIELDS,
+};
+
+static const char *const field_names[NR_FIELDS] = {
+	"none", "ioprio", "addr", "len", "buf_index", "file_index",
+	"IORING_URING_CMD_FIXED", "__pad1", "cmd.addr", "cmd.nr",
+	"cmd.flags", "SQE128 cmd[16..79]",
+};
+
+/* Run command @op with payload @c, and @field set; its result. */
+static int sqe_field_cmd(struct rx *rx, int fd, __u32 op, __u32 ucflags,
+			 struct kmbuf_chr_cmd c, enum sqe_field field)
+{
+	unsigned char payload[80] = { };
+	struct io_uring_sqe *sqe;
+	struct rx_cqe cqe;
+	bool sqe128 = rx->ring.flags & IORING_SETUP_SQE128;
+	__u64 ud = UD_SYNC | ++rx->sync_seq;
+
+	switch (field) {
+	case F_CMD_ADDR:
+		c.addr = 8;
+		break;
+	case F_CMD_NR:
+		c.nr = 1;
+		break;
+	case F_CMD_FLAGS:
+		c.flags = 1;
+		break;
+	case F_FIXED:
+		ucflags |= IORING_URING_CMD_FIXED;
+		break;
+	default:
+		break;
+	}
+	memcpy(payload, &c, sizeof(c));
+	if (field == F_CMD128)
+		payload[79] = 1;
+	sqe = rx_sqe(rx);
+	kmbuf_prep_uring_cmd(sqe, fd, op, ucflags, payload,
+			     sqe128 ? 80 : sizeof(c));
+	sqe->user_data = ud;
+	switch (field) {
+	case F_IOPRIO:
+		sqe->ioprio = 1;
+		break;
+	case F_ADDR:
+		sqe->addr = 1;
+		break;
+	case F_LEN:
+		sqe->len = 1;
+		break;
+	case F_BUF_INDEX:
+		sqe->buf_index = 1;
+		break;
+	case F_FILE_INDEX:
+		sqe->file_index = 1;
+		break;
+	case F_PAD1:
+		sqe->__pad1 = 1;
+		break;
+	default:
+		break;
+	}
+	io_uring_submit(&rx->ring);
+	for (;;) {
+		if (rx_reap(rx, &cqe))
+			return -ETIME;
+		if (cqe.ud == ud)
+			return cqe.res;
+		rx->log[rx->tail++ % RX_LOG] = cqe;
+	}
+}
+
+/*
+ * Every SQE field and payload field a command does not use must be zero
+ * (-EINVAL), so that they can be given a meaning later.  Each command is
+ * set up to fail with another errno (or to succeed) otherwise, so the
+ * -EINVAL can only come from the field.
+ */
+static void check_unused_fields(struct __test_metadata *_metadata,
+				struct rx *rx, int fd)
+{
+	struct kmbuf_chr_mode m = { .mode = KMBUF_CHR_MODE_QUEUE };
+	struct kmbuf_chr_bind b = { .region_id = 7, .buf_size = 4096,
+				    .nr_bufs = 4 };
+	static const __u32 zero_bid;
+	struct {
+		__u32 op, ucflags;
+		struct kmbuf_chr_cmd c;
+		int ok;		/* result with no field set */
+		__u32 used;	/* payload fields the command uses */
+	} cmds[] = {
+		{ KMBUF_CHR_BIND, 0, { .addr = (uintptr_t)&b }, -ENOENT,
+		  1U << F_CMD_ADDR },
+		{ KMBUF_CHR_RECV, IORING_URING_CMD_MULTISHOT, { }, -ENXIO, 0 },
+		{ KMBUF_CHR_RETURN, 0, { .addr = (uintptr_t)&zero_bid, .nr = 1 },
+		  -ENXIO, 1U << F_CMD_ADDR | 1U << F_CMD_NR },
+		{ KMBUF_CHR_UNBIND, 0, { }, -ENXIO, 0 },
+		{ KMBUF_CHR_SET_MODE, 0, { .addr = (uintptr_t)&m }, 0,
+		  1U << F_CMD_ADDR },
+	};
+	bool sqe128 = rx->ring.flags & IORING_SETUP_SQE128;
+	unsigned int i, f;
+
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
+		EXPECT_EQ(cmds[i].ok,
+			  sqe_field_cmd(rx, fd, cmds[i].op, cmds[i].ucflags,
+					cmds[i].c, F_NONE))
+			TH_LOG("cmd %u without a field", i);
+		for (f = F_NONE + 1; f < NR_FIELDS; f++) {
+			if (cmds[i].used & (1U << f))
+				continue;
+			if (f == F_CMD128 && !sqe128)
+				continue;
+			EXPECT_EQ(-EINVAL,
+				  sqe_field_cmd(rx, fd, cmds[i].op,
+						cmds[i].ucflags, cmds[i].c, f))
+				TH_LOG("cmd %u with %s", i, field_names[f]);
+		}
+	}
+}
+
+TEST_F(kchr, unused_sqe_fields)
+{
+	static char fixed_buf[4096];
+	struct iovec iov = { fixed_buf, sizeof(fixed_buf) };
+	struct rx r128;
+
+	/* a registered buffer, so that IORING_URING_CMD_FIXED gets through */
+	ASSERT_EQ(0, io_uring_register_buffers(&self->rx.ring, &iov, 1));
+	check_unused_fields(_metadata, &self->rx, self->fd);
+
+	ASSERT_EQ(0, rx_init(&r128, 8, 64, IORING_SETUP_SQE128));
+	ASSERT_EQ(0, io_uring_register_buffers(&r128.ring, &iov, 1));
+	check_unused_fields(_metadata, &r128, self->fd);
+	rx_exit(&r128);
+}
+
 TEST_HARNESS_MAIN
