@@ -3,11 +3,12 @@
  * kmbuf_chr: a record-stream character device that delivers data to
  * userspace through io_uring kernel-managed buffer rings (kmbuf).
  *
- * Records come from a device-wide FIFO fed by write(2), or from a per-file
- * generator (see include/uapi/linux/kmbuf_chr.h).  They are read with
- * read(2) and io_uring reads, one record per call, or delivered by a
- * multishot KMBUF_CHR_RECV command into the buffers of a kmbuf ring bound
- * to the file, one CQE per record.
+ * Records come from a FIFO fed by write(2), one per user (the effective uid
+ * of the opener: files of different users never see each other's records),
+ * or from a per-file generator (see include/uapi/linux/kmbuf_chr.h).  They
+ * are read with read(2) and io_uring reads, one record per call, or
+ * delivered by a multishot KMBUF_CHR_RECV command into the buffers of a
+ * kmbuf ring bound to the file, one CQE per record.
  *
  * Delivery of a RECV command always runs in the task that submitted it,
  * with the ring's uring_lock held: inline at issue, or from task work.
@@ -20,6 +21,8 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bits.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/io_uring/cmd.h>
 #include <linux/io_uring/kmbuf.h>
@@ -28,6 +31,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
+#include <linux/refcount.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -49,26 +53,33 @@
 /* Most copies one KMBUF_CHR_MEMCPY may ask for. */
 #define KMBUF_CHR_MEMCPY_MAX	BIT_ULL(24)
 
-/* One record of the device queue. */
+/* One record of a queue. */
 struct kmbuf_chr_rec {
 	struct list_head	node;
 	u32			len;
 	u8			data[];
 };
 
-/* The record queue shared by all files of the device. */
+/*
+ * The record queue of one user: every file opened with the same effective
+ * uid shares it, so records never cross from one user to another.  Created
+ * by the first open of that user, freed with its records at the last close.
+ */
 struct kmbuf_chr_queue {
+	struct list_head	node;		/* in kmbuf_chr_queues */
+	refcount_t		refs;		/* open files */
+	kuid_t			uid;
 	spinlock_t		lock;		/* protects the next three */
 	struct list_head	records;
 	unsigned int		nr;
 	struct list_head	waiters;	/* files whose RECV wants data */
-	/* serialises readers so that records leave in order, exactly once */
-	struct mutex		read_mutex;
 	struct wait_queue_head	read_wait;
 	struct wait_queue_head	write_wait;
 };
 
-static struct kmbuf_chr_queue kmbuf_chr_q;
+/* All queues, looked up at open; protected by kmbuf_chr_queues_lock. */
+static LIST_HEAD(kmbuf_chr_queues);
+static DEFINE_MUTEX(kmbuf_chr_queues_lock);
 
 /* Words 1 .. (KMBUF_CHR_MAX_RECORD / 8 - 2) of every generator record. */
 static __le64 *kmbuf_chr_fill;
@@ -96,11 +107,12 @@ struct kmbuf_chr_file {
 	u16			stash_bid;
 	u32			stash_len;
 
-	/* protected by kmbuf_chr_q.lock */
+	struct kmbuf_chr_queue	*q;		/* of the opener's euid */
+	/* protected by q->lock */
 	struct list_head	wait_node;
 
 	atomic64_t		seq;		/* next generator record */
-	u64			pos;		/* pattern stream offset */
+	atomic64_t		pos;		/* pattern stream offset */
 };
 
 /* Per-command state of a RECV, in the command's pdu. */
@@ -172,9 +184,9 @@ static void kmbuf_chr_ring_notify(struct kmbuf_ring *ring, void *priv)
 
 static void kmbuf_chr_unwait(struct kmbuf_chr_file *kf)
 {
-	spin_lock_irq(&kmbuf_chr_q.lock);
+	spin_lock_irq(&kf->q->lock);
 	list_del_init(&kf->wait_node);
-	spin_unlock_irq(&kmbuf_chr_q.lock);
+	spin_unlock_irq(&kf->q->lock);
 }
 
 /*
@@ -268,6 +280,24 @@ static size_t kmbuf_chr_pattern(struct iov_iter *to, u64 pos, size_t len)
 }
 
 /*
+ * Pattern bytes to all of @to from the stream offset of @kf.  Concurrent
+ * readers of one file get disjoint ranges: each reserves its range before
+ * copying.  Bytes a fault left uncopied are given back unless another
+ * reader reserved bytes after them meanwhile; then they are skipped.
+ */
+static ssize_t kmbuf_chr_pattern_read(struct kmbuf_chr_file *kf,
+				      struct iov_iter *to)
+{
+	size_t want = iov_iter_count(to), len;
+	u64 pos = atomic64_fetch_add(want, &kf->pos);
+
+	len = kmbuf_chr_pattern(to, pos, want);
+	if (len < want)
+		atomic64_cmpxchg(&kf->pos, pos + want, pos + len);
+	return len ? len : -EFAULT;
+}
+
+/*
  * Generator record @seq of @size bytes at user address @p: the two
  * sequence words under one user access section, then the fill.
  */
@@ -327,40 +357,63 @@ static ssize_t kmbuf_chr_gen(struct kmbuf_chr_file *kf, struct iov_iter *to,
 }
 
 /*
- * Move the oldest queued record to @to.  -EAGAIN if the queue is empty;
- * then, if @kf is given, it is registered to be kicked by the next write.
- * -EMSGSIZE if @to is too small and -EFAULT leave the record queued.
+ * Records were added to @q: kick the RECVs waiting for one.  Called with
+ * @q->lock held; the caller wakes read_wait after dropping it.
  */
-static ssize_t kmbuf_chr_dequeue(struct iov_iter *to,
-				 struct kmbuf_chr_file *kf)
+static void kmbuf_chr_queue_added_locked(struct kmbuf_chr_queue *q)
 {
-	struct kmbuf_chr_queue *q = &kmbuf_chr_q;
-	struct kmbuf_chr_rec *rec;
-	ssize_t ret;
+	struct kmbuf_chr_file *w, *tmp;
 
-	mutex_lock(&q->read_mutex);
+	lockdep_assert_held(&q->lock);
+	list_for_each_entry_safe(w, tmp, &q->waiters, wait_node) {
+		list_del_init(&w->wait_node);
+		kmbuf_chr_kick(w);
+	}
+}
+
+/*
+ * Move the oldest record of @q to @to.  -EAGAIN if the queue is empty;
+ * then, if @waiter is given, it is registered to be kicked by the next
+ * write.  -EMSGSIZE if @to is too small leaves the record queued.  The
+ * record is taken off the queue under the queue's spinlock and copied
+ * with no lock held, so a reader whose destination faults slowly holds up
+ * nobody; on -EFAULT the record goes back to the head of the queue.
+ */
+static ssize_t kmbuf_chr_dequeue(struct kmbuf_chr_queue *q,
+				 struct iov_iter *to,
+				 struct kmbuf_chr_file *waiter)
+{
+	struct kmbuf_chr_rec *rec;
+	ssize_t ret = 0;
+
 	spin_lock_irq(&q->lock);
 	rec = list_first_entry_or_null(&q->records, struct kmbuf_chr_rec, node);
-	if (!rec && kf && list_empty(&kf->wait_node))
-		list_add_tail(&kf->wait_node, &q->waiters);
-	spin_unlock_irq(&q->lock);
-
 	if (!rec) {
+		if (waiter && list_empty(&waiter->wait_node))
+			list_add_tail(&waiter->wait_node, &q->waiters);
 		ret = -EAGAIN;
 	} else if (rec->len > iov_iter_count(to)) {
 		ret = -EMSGSIZE;
-	} else if (copy_to_iter(rec->data, rec->len, to) != rec->len) {
-		ret = -EFAULT;
 	} else {
-		spin_lock_irq(&q->lock);
 		list_del(&rec->node);
 		q->nr--;
-		spin_unlock_irq(&q->lock);
-		ret = rec->len;
-		kvfree(rec);
-		wake_up_interruptible_poll(&q->write_wait, EPOLLOUT);
 	}
-	mutex_unlock(&q->read_mutex);
+	spin_unlock_irq(&q->lock);
+	if (ret)
+		return ret;
+
+	if (copy_to_iter(rec->data, rec->len, to) != rec->len) {
+		spin_lock_irq(&q->lock);
+		list_add(&rec->node, &q->records);
+		q->nr++;
+		kmbuf_chr_queue_added_locked(q);
+		spin_unlock_irq(&q->lock);
+		wake_up_interruptible_poll(&q->read_wait, EPOLLIN);
+		return -EFAULT;
+	}
+	ret = rec->len;
+	kvfree(rec);
+	wake_up_interruptible_poll(&q->write_wait, EPOLLOUT);
 	return ret;
 }
 
@@ -373,19 +426,13 @@ static ssize_t kmbuf_chr_produce(struct kmbuf_chr_file *kf, u32 mode,
 				 u32 size, struct iov_iter *to,
 				 struct kmbuf_chr_file *waiter)
 {
-	size_t len;
-
 	switch (mode) {
 	case KMBUF_CHR_MODE_GEN:
 		return kmbuf_chr_gen(kf, to, size);
 	case KMBUF_CHR_MODE_PATTERN:
-		len = kmbuf_chr_pattern(to, kf->pos, iov_iter_count(to));
-		if (!len)
-			return -EFAULT;
-		kf->pos += len;
-		return len;
+		return kmbuf_chr_pattern_read(kf, to);
 	default:
-		return kmbuf_chr_dequeue(to, waiter);
+		return kmbuf_chr_dequeue(kf->q, to, waiter);
 	}
 }
 
@@ -557,7 +604,7 @@ static int kmbuf_chr_set_mode(struct kmbuf_chr_file *kf,
 	if (kf->recv) {
 		ret = -EBUSY;
 	} else {
-		kf->mode = m->mode;
+		WRITE_ONCE(kf->mode, m->mode);
 		kf->rec_size = m->rec_size;
 		atomic64_set(&kf->seq, m->start_seq);
 	}
@@ -834,6 +881,9 @@ static long kmbuf_chr_memcpy(void __user *argp)
 	u64 i, t0;
 	long ret = 0;
 
+	/* up to 2^24 copies of 64 KiB: a benchmark tool, not for everyone */
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
 	if (copy_from_user(&mc, argp, sizeof(mc)))
 		return -EFAULT;
 	if (mc.resv || !mc.rec_size || mc.rec_size > KMBUF_CHR_MAX_RECORD ||
@@ -896,6 +946,7 @@ static bool kmbuf_chr_nonblock(struct kiocb *iocb)
 static ssize_t kmbuf_chr_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct kmbuf_chr_file *kf = iocb->ki_filp->private_data;
+	struct kmbuf_chr_queue *q = kf->q;
 	u32 mode, size;
 	ssize_t ret;
 
@@ -909,8 +960,7 @@ static ssize_t kmbuf_chr_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		ret = kmbuf_chr_produce(kf, mode, size, to, NULL);
 		if (ret != -EAGAIN || kmbuf_chr_nonblock(iocb))
 			return ret;
-		ret = wait_event_interruptible(kmbuf_chr_q.read_wait,
-					       READ_ONCE(kmbuf_chr_q.nr));
+		ret = wait_event_interruptible(q->read_wait, READ_ONCE(q->nr));
 		if (ret)
 			return ret;
 	}
@@ -918,19 +968,23 @@ static ssize_t kmbuf_chr_read_iter(struct kiocb *iocb, struct iov_iter *to)
 
 static ssize_t kmbuf_chr_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
-	struct kmbuf_chr_queue *q = &kmbuf_chr_q;
+	struct kmbuf_chr_file *kf = iocb->ki_filp->private_data;
 	size_t len = iov_iter_count(from);
-	struct kmbuf_chr_file *w, *tmp;
+	struct kmbuf_chr_queue *q = kf->q;
 	struct kmbuf_chr_rec *rec;
+	gfp_t gfp = GFP_KERNEL_ACCOUNT;
 	int ret;
 
 	if (!len)
 		return 0;
 	if (len > KMBUF_CHR_MAX_RECORD)
 		return -EMSGSIZE;
-	rec = kvmalloc(struct_size(rec, data, len), GFP_KERNEL_ACCOUNT);
+	/* IOCB_NOWAIT: nothing may block, not even reclaim */
+	if (iocb->ki_flags & IOCB_NOWAIT)
+		gfp = GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN;
+	rec = kvmalloc(struct_size(rec, data, len), gfp);
 	if (!rec)
-		return -ENOMEM;
+		return iocb->ki_flags & IOCB_NOWAIT ? -EAGAIN : -ENOMEM;
 	rec->len = len;
 	if (!copy_from_iter_full(rec->data, len, from)) {
 		ret = -EFAULT;
@@ -952,10 +1006,7 @@ static ssize_t kmbuf_chr_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	}
 	list_add_tail(&rec->node, &q->records);
 	q->nr++;
-	list_for_each_entry_safe(w, tmp, &q->waiters, wait_node) {
-		list_del_init(&w->wait_node);
-		kmbuf_chr_kick(w);
-	}
+	kmbuf_chr_queue_added_locked(q);
 	spin_unlock_irq(&q->lock);
 	wake_up_interruptible_poll(&q->read_wait, EPOLLIN);
 	return len;
@@ -968,14 +1019,14 @@ free_rec:
 static __poll_t kmbuf_chr_poll(struct file *file, poll_table *wait)
 {
 	struct kmbuf_chr_file *kf = file->private_data;
+	struct kmbuf_chr_queue *q = kf->q;
 	__poll_t mask = 0;
 
-	poll_wait(file, &kmbuf_chr_q.read_wait, wait);
-	poll_wait(file, &kmbuf_chr_q.write_wait, wait);
-	if (READ_ONCE(kf->mode) != KMBUF_CHR_MODE_QUEUE ||
-	    READ_ONCE(kmbuf_chr_q.nr))
+	poll_wait(file, &q->read_wait, wait);
+	poll_wait(file, &q->write_wait, wait);
+	if (READ_ONCE(kf->mode) != KMBUF_CHR_MODE_QUEUE || READ_ONCE(q->nr))
 		mask |= EPOLLIN | EPOLLRDNORM;
-	if (READ_ONCE(kmbuf_chr_q.nr) < KMBUF_CHR_QUEUE_LEN)
+	if (READ_ONCE(q->nr) < KMBUF_CHR_QUEUE_LEN)
 		mask |= EPOLLOUT | EPOLLWRNORM;
 	return mask;
 }
@@ -999,6 +1050,48 @@ static void kmbuf_chr_show_fdinfo(struct seq_file *m, struct file *file)
 	}
 }
 
+/* The record queue of @uid, created on first use; NULL without memory. */
+static struct kmbuf_chr_queue *kmbuf_chr_queue_get(kuid_t uid)
+{
+	struct kmbuf_chr_queue *q;
+
+	mutex_lock(&kmbuf_chr_queues_lock);
+	list_for_each_entry(q, &kmbuf_chr_queues, node) {
+		if (uid_eq(q->uid, uid)) {
+			refcount_inc(&q->refs);
+			goto unlock;
+		}
+	}
+	q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
+	if (q) {
+		refcount_set(&q->refs, 1);
+		q->uid = uid;
+		spin_lock_init(&q->lock);
+		INIT_LIST_HEAD(&q->records);
+		INIT_LIST_HEAD(&q->waiters);
+		init_waitqueue_head(&q->read_wait);
+		init_waitqueue_head(&q->write_wait);
+		list_add(&q->node, &kmbuf_chr_queues);
+	}
+unlock:
+	mutex_unlock(&kmbuf_chr_queues_lock);
+	return q;
+}
+
+/* Drop a file's reference; the last one frees the queue and its records. */
+static void kmbuf_chr_queue_put(struct kmbuf_chr_queue *q)
+{
+	struct kmbuf_chr_rec *rec, *tmp;
+
+	if (!refcount_dec_and_mutex_lock(&q->refs, &kmbuf_chr_queues_lock))
+		return;
+	list_del(&q->node);
+	mutex_unlock(&kmbuf_chr_queues_lock);
+	list_for_each_entry_safe(rec, tmp, &q->records, node)
+		kvfree(rec);
+	kfree(q);
+}
+
 static int kmbuf_chr_open(struct inode *inode, struct file *file)
 {
 	struct kmbuf_chr_file *kf;
@@ -1006,11 +1099,21 @@ static int kmbuf_chr_open(struct inode *inode, struct file *file)
 	kf = kzalloc(sizeof(*kf), GFP_KERNEL);
 	if (!kf)
 		return -ENOMEM;
+	/* records are shared by the files of one user, never across users */
+	kf->q = kmbuf_chr_queue_get(file->f_cred->euid);
+	if (!kf->q) {
+		kfree(kf);
+		return -ENOMEM;
+	}
 	spin_lock_init(&kf->lock);
 	INIT_LIST_HEAD(&kf->wait_node);
 	file->private_data = kf;
 	stream_open(inode, file);
-	/* nothing blocks with IOCB_NOWAIT, so io_uring may read inline */
+	/*
+	 * With IOCB_NOWAIT nothing sleeps: reads take spinlocks only, writes
+	 * allocate with GFP_NOWAIT and don't wait for room.  So io_uring may
+	 * try reads and writes inline.
+	 */
 	file->f_mode |= FMODE_NOWAIT;
 	return 0;
 }
@@ -1035,6 +1138,7 @@ static int kmbuf_chr_release(struct inode *inode, struct file *file)
 			kmbuf_chr_take_back(kf->ring, &bid, 1);
 		kmbuf_ring_destroy(kf->ring);
 	}
+	kmbuf_chr_queue_put(kf->q);
 	kfree(kf);
 	return 0;
 }
@@ -1061,7 +1165,6 @@ static struct miscdevice kmbuf_chr_misc = {
 static int __init kmbuf_chr_init(void)
 {
 	unsigned int i, nr = KMBUF_CHR_MAX_RECORD / 8;
-	struct kmbuf_chr_queue *q = &kmbuf_chr_q;
 	int ret;
 
 	BUILD_BUG_ON(sizeof(struct kmbuf_chr_cmd) > 16);
@@ -1071,13 +1174,6 @@ static int __init kmbuf_chr_init(void)
 		return -ENOMEM;
 	for (i = 0; i < nr; i++)
 		kmbuf_chr_fill[i] = cpu_to_le64(KMBUF_CHR_GEN_FILL * i);
-
-	spin_lock_init(&q->lock);
-	INIT_LIST_HEAD(&q->records);
-	INIT_LIST_HEAD(&q->waiters);
-	mutex_init(&q->read_mutex);
-	init_waitqueue_head(&q->read_wait);
-	init_waitqueue_head(&q->write_wait);
 
 	ret = misc_register(&kmbuf_chr_misc);
 	if (ret) {
@@ -1091,13 +1187,10 @@ free_fill:
 	return ret;
 }
 
+/* Every open file holds a module reference: no queue is left here. */
 static void __exit kmbuf_chr_exit(void)
 {
-	struct kmbuf_chr_rec *rec, *tmp;
-
 	misc_deregister(&kmbuf_chr_misc);
-	list_for_each_entry_safe(rec, tmp, &kmbuf_chr_q.records, node)
-		kvfree(rec);
 	kvfree(kmbuf_chr_fill);
 }
 
