@@ -3,11 +3,12 @@
  * kmbuf_chr: a record-stream character device that delivers data to
  * userspace through io_uring kernel-managed buffer rings (kmbuf).
  *
- * Records come from a device-wide FIFO fed by write(2), or from a per-file
- * generator (see include/uapi/linux/kmbuf_chr.h).  They are read with
- * read(2) and io_uring reads, one record per call, or delivered by a
- * multishot KMBUF_CHR_RECV command into the buffers of a kmbuf ring bound
- * to the file, one CQE per record.
+ * Records come from a FIFO fed by write(2), one per user (the effective uid
+ * of the opener: files of different users never see each other's records),
+ * or from a per-file generator (see include/uapi/linux/kmbuf_chr.h).  They
+ * are read with read(2) and io_uring reads, one record per call, or
+ * delivered by a multishot KMBUF_CHR_RECV command into the buffers of a
+ * kmbuf ring bound to the file, one CQE per record.
  *
  * Delivery of a RECV command always runs in the task that submitted it,
  * with the ring's uring_lock held: inline at issue, or from task work.
@@ -20,6 +21,8 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bits.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/io_uring/cmd.h>
 #include <linux/io_uring/kmbuf.h>
@@ -28,6 +31,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
+#include <linux/refcount.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -49,46 +53,66 @@
 /* Most copies one KMBUF_CHR_MEMCPY may ask for. */
 #define KMBUF_CHR_MEMCPY_MAX	BIT_ULL(24)
 
-/* One record of the device queue. */
+/* One record of a queue. */
 struct kmbuf_chr_rec {
 	struct list_head	node;
 	u32			len;
 	u8			data[];
 };
 
-/* The record queue shared by all files of the device. */
+/*
+ * The record queue of one user: every file opened with the same effective
+ * uid shares it, so records never cross from one user to another.  Created
+ * by the first open of that user, freed with its records at the last close.
+ */
 struct kmbuf_chr_queue {
+	struct list_head	node;		/* in kmbuf_chr_queues */
+	refcount_t		refs;		/* open files */
+	kuid_t			uid;
 	spinlock_t		lock;		/* protects the next three */
 	struct list_head	records;
 	unsigned int		nr;
 	struct list_head	waiters;	/* files whose RECV wants data */
-	/* serialises readers so that records leave in order, exactly once */
-	struct mutex		read_mutex;
 	struct wait_queue_head	read_wait;
 	struct wait_queue_head	write_wait;
 };
 
-static struct kmbuf_chr_queue kmbuf_chr_q;
+/* All queues, looked up at open; protected by kmbuf_chr_queues_lock. */
+static LIST_HEAD(kmbuf_chr_queues);
+static DEFINE_MUTEX(kmbuf_chr_queues_lock);
 
 /* Words 1 .. (KMBUF_CHR_MAX_RECORD / 8 - 2) of every generator record. */
 static __le64 *kmbuf_chr_fill;
 
 struct kmbuf_chr_file {
-	spinlock_t		lock;		/* protects up to final_cflags */
+	spinlock_t		lock;		/* protects up to stash_len */
 	u32			mode;
 	u32			rec_size;
 	struct kmbuf_ring	*ring;
 	struct io_uring_cmd	*recv;		/* the pending RECV, if any */
-	bool			tw_pending;	/* task work queued for @recv */
-	bool			final_set;	/* @recv must end with final_* */
+	/*
+	 * Task work queued for @recv, or @recv still being set up (not yet
+	 * cancelable): either way a kick has nothing to do.
+	 */
+	bool			tw_pending;
+	bool			final_set;	/* @recv must end with final_res */
 	s32			final_res;
-	u32			final_cflags;
+	/*
+	 * A record whose CQE could not be posted (CQ ring full) waits in
+	 * buffer @stash_bid of @ring for the next RECV to post it first.
+	 * The ring counts the buffer as userspace's (it was handed over
+	 * before its CQE failed); RETURN refuses it.
+	 */
+	bool			stashed;
+	u16			stash_bid;
+	u32			stash_len;
 
-	/* protected by kmbuf_chr_q.lock */
+	struct kmbuf_chr_queue	*q;		/* of the opener's euid */
+	/* protected by q->lock */
 	struct list_head	wait_node;
 
 	atomic64_t		seq;		/* next generator record */
-	u64			pos;		/* pattern stream offset */
+	atomic64_t		pos;		/* pattern stream offset */
 };
 
 /* Per-command state of a RECV, in the command's pdu. */
@@ -128,20 +152,27 @@ static void kmbuf_chr_kick(struct kmbuf_chr_file *kf)
 }
 
 /*
- * End the pending RECV of @kf with @res and @cflags: recorded here, done
- * by the task work.  A result already recorded wins.  Any context.
+ * End the pending RECV of @kf with @res: recorded here, done by the task
+ * work.  A result already recorded wins.  No result carries a buffer, so
+ * the one that loses costs nothing.  Any context; called with @kf->lock
+ * held.
  */
-static void kmbuf_chr_recv_end(struct kmbuf_chr_file *kf, s32 res, u32 cflags)
+static void kmbuf_chr_recv_end_locked(struct kmbuf_chr_file *kf, s32 res)
+{
+	lockdep_assert_held(&kf->lock);
+	if (kf->recv && !kf->final_set) {
+		kf->final_set = true;
+		kf->final_res = res;
+	}
+	kmbuf_chr_kick_locked(kf);
+}
+
+static void kmbuf_chr_recv_end(struct kmbuf_chr_file *kf, s32 res)
 {
 	unsigned long flags;
 
 	spin_lock_irqsave(&kf->lock, flags);
-	if (kf->recv && !kf->final_set) {
-		kf->final_set = true;
-		kf->final_res = res;
-		kf->final_cflags = cflags;
-	}
-	kmbuf_chr_kick_locked(kf);
+	kmbuf_chr_recv_end_locked(kf, res);
 	spin_unlock_irqrestore(&kf->lock, flags);
 }
 
@@ -153,9 +184,75 @@ static void kmbuf_chr_ring_notify(struct kmbuf_ring *ring, void *priv)
 
 static void kmbuf_chr_unwait(struct kmbuf_chr_file *kf)
 {
-	spin_lock_irq(&kmbuf_chr_q.lock);
+	spin_lock_irq(&kf->q->lock);
 	list_del_init(&kf->wait_node);
-	spin_unlock_irq(&kmbuf_chr_q.lock);
+	spin_unlock_irq(&kf->q->lock);
+}
+
+/*
+ * Take back buffers handed to userspace but never announced by a CQE.
+ * A failure means userspace returned an id it had not been told about
+ * (its bug; the ring stays consistent): then take back the others one by
+ * one, and the ones it already returned are simply free.
+ */
+static void kmbuf_chr_take_back(struct kmbuf_ring *ring, const u32 *bids,
+				unsigned int nr)
+{
+	unsigned int i;
+
+	if (!nr || kmbuf_ring_return(ring, bids, nr) == nr)
+		return;
+	for (i = 0; i < nr; i++)
+		kmbuf_ring_return(ring, &bids[i], 1);
+}
+
+static void kmbuf_chr_unannounce(struct kmbuf_ring *ring,
+				 const struct kmbuf_buf *bufs, unsigned int nr)
+{
+	u32 bids[KMBUF_CHR_BATCH];
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		bids[i] = bufs[i].bid;
+	kmbuf_chr_take_back(ring, bids, nr);
+}
+
+/*
+ * Take the stashed record of @kf out of the stash: its buffer id to @bid,
+ * its length to @len.  Called with @kf->lock held.  Returns false if there
+ * is none.
+ */
+static bool kmbuf_chr_unstash_locked(struct kmbuf_chr_file *kf, u32 *bid,
+				     u32 *len)
+{
+	lockdep_assert_held(&kf->lock);
+	if (!kf->stashed)
+		return false;
+	kf->stashed = false;
+	*bid = kf->stash_bid;
+	*len = kf->stash_len;
+	return true;
+}
+
+/*
+ * Keep the record of @len bytes in buffer @bid of @ring, whose CQE could
+ * not be posted, for the next RECV of @kf to post first.  If @ring is no
+ * longer bound (UNBIND ran meanwhile), the buffer goes back to it instead.
+ * Process context.
+ */
+static void kmbuf_chr_stash(struct kmbuf_chr_file *kf, struct kmbuf_ring *ring,
+			    u32 bid, u32 len)
+{
+	spin_lock_irq(&kf->lock);
+	if (kf->ring == ring && !kf->stashed) {
+		kf->stashed = true;
+		kf->stash_bid = bid;
+		kf->stash_len = len;
+		spin_unlock_irq(&kf->lock);
+		return;
+	}
+	spin_unlock_irq(&kf->lock);
+	kmbuf_chr_take_back(ring, &bid, 1);
 }
 
 /* Copy @len bytes of the pattern stream starting at @pos to @to. */
@@ -180,6 +277,24 @@ static size_t kmbuf_chr_pattern(struct iov_iter *to, u64 pos, size_t len)
 			break;
 	}
 	return done;
+}
+
+/*
+ * Pattern bytes to all of @to from the stream offset of @kf.  Concurrent
+ * readers of one file get disjoint ranges: each reserves its range before
+ * copying.  Bytes a fault left uncopied are given back unless another
+ * reader reserved bytes after them meanwhile; then they are skipped.
+ */
+static ssize_t kmbuf_chr_pattern_read(struct kmbuf_chr_file *kf,
+				      struct iov_iter *to)
+{
+	size_t want = iov_iter_count(to), len;
+	u64 pos = atomic64_fetch_add(want, &kf->pos);
+
+	len = kmbuf_chr_pattern(to, pos, want);
+	if (len < want)
+		atomic64_cmpxchg(&kf->pos, pos + want, pos + len);
+	return len ? len : -EFAULT;
 }
 
 /*
@@ -242,40 +357,63 @@ static ssize_t kmbuf_chr_gen(struct kmbuf_chr_file *kf, struct iov_iter *to,
 }
 
 /*
- * Move the oldest queued record to @to.  -EAGAIN if the queue is empty;
- * then, if @kf is given, it is registered to be kicked by the next write.
- * -EMSGSIZE if @to is too small and -EFAULT leave the record queued.
+ * Records were added to @q: kick the RECVs waiting for one.  Called with
+ * @q->lock held; the caller wakes read_wait after dropping it.
  */
-static ssize_t kmbuf_chr_dequeue(struct iov_iter *to,
-				 struct kmbuf_chr_file *kf)
+static void kmbuf_chr_queue_added_locked(struct kmbuf_chr_queue *q)
 {
-	struct kmbuf_chr_queue *q = &kmbuf_chr_q;
-	struct kmbuf_chr_rec *rec;
-	ssize_t ret;
+	struct kmbuf_chr_file *w, *tmp;
 
-	mutex_lock(&q->read_mutex);
+	lockdep_assert_held(&q->lock);
+	list_for_each_entry_safe(w, tmp, &q->waiters, wait_node) {
+		list_del_init(&w->wait_node);
+		kmbuf_chr_kick(w);
+	}
+}
+
+/*
+ * Move the oldest record of @q to @to.  -EAGAIN if the queue is empty;
+ * then, if @waiter is given, it is registered to be kicked by the next
+ * write.  -EMSGSIZE if @to is too small leaves the record queued.  The
+ * record is taken off the queue under the queue's spinlock and copied
+ * with no lock held, so a reader whose destination faults slowly holds up
+ * nobody; on -EFAULT the record goes back to the head of the queue.
+ */
+static ssize_t kmbuf_chr_dequeue(struct kmbuf_chr_queue *q,
+				 struct iov_iter *to,
+				 struct kmbuf_chr_file *waiter)
+{
+	struct kmbuf_chr_rec *rec;
+	ssize_t ret = 0;
+
 	spin_lock_irq(&q->lock);
 	rec = list_first_entry_or_null(&q->records, struct kmbuf_chr_rec, node);
-	if (!rec && kf && list_empty(&kf->wait_node))
-		list_add_tail(&kf->wait_node, &q->waiters);
-	spin_unlock_irq(&q->lock);
-
 	if (!rec) {
+		if (waiter && list_empty(&waiter->wait_node))
+			list_add_tail(&waiter->wait_node, &q->waiters);
 		ret = -EAGAIN;
 	} else if (rec->len > iov_iter_count(to)) {
 		ret = -EMSGSIZE;
-	} else if (copy_to_iter(rec->data, rec->len, to) != rec->len) {
-		ret = -EFAULT;
 	} else {
-		spin_lock_irq(&q->lock);
 		list_del(&rec->node);
 		q->nr--;
-		spin_unlock_irq(&q->lock);
-		ret = rec->len;
-		kvfree(rec);
-		wake_up_interruptible_poll(&q->write_wait, EPOLLOUT);
 	}
-	mutex_unlock(&q->read_mutex);
+	spin_unlock_irq(&q->lock);
+	if (ret)
+		return ret;
+
+	if (copy_to_iter(rec->data, rec->len, to) != rec->len) {
+		spin_lock_irq(&q->lock);
+		list_add(&rec->node, &q->records);
+		q->nr++;
+		kmbuf_chr_queue_added_locked(q);
+		spin_unlock_irq(&q->lock);
+		wake_up_interruptible_poll(&q->read_wait, EPOLLIN);
+		return -EFAULT;
+	}
+	ret = rec->len;
+	kvfree(rec);
+	wake_up_interruptible_poll(&q->write_wait, EPOLLOUT);
 	return ret;
 }
 
@@ -288,19 +426,13 @@ static ssize_t kmbuf_chr_produce(struct kmbuf_chr_file *kf, u32 mode,
 				 u32 size, struct iov_iter *to,
 				 struct kmbuf_chr_file *waiter)
 {
-	size_t len;
-
 	switch (mode) {
 	case KMBUF_CHR_MODE_GEN:
 		return kmbuf_chr_gen(kf, to, size);
 	case KMBUF_CHR_MODE_PATTERN:
-		len = kmbuf_chr_pattern(to, kf->pos, iov_iter_count(to));
-		if (!len)
-			return -EFAULT;
-		kf->pos += len;
-		return len;
+		return kmbuf_chr_pattern_read(kf, to);
 	default:
-		return kmbuf_chr_dequeue(to, waiter);
+		return kmbuf_chr_dequeue(kf->q, to, waiter);
 	}
 }
 
@@ -323,22 +455,6 @@ static ssize_t kmbuf_chr_produce_buf(struct kmbuf_chr_file *kf, u32 mode,
 	return kmbuf_chr_produce(kf, mode, size, &it, kf);
 }
 
-/* Take back buffers handed to userspace but never announced by a CQE. */
-static void kmbuf_chr_unannounce(struct kmbuf_ring *ring,
-				 const struct kmbuf_buf *bufs, unsigned int nr)
-{
-	u32 bids[KMBUF_CHR_BATCH];
-	unsigned int i;
-
-	for (i = 0; i < nr; i++)
-		bids[i] = bufs[i].bid;
-	if (!nr || kmbuf_ring_return(ring, bids, nr) == nr)
-		return;
-	/* userspace returned one it had not been told about: the others */
-	for (i = 0; i < nr; i++)
-		kmbuf_ring_return(ring, &bids[i], 1);
-}
-
 /*
  * Deliver records into free buffers until the ring runs dry, the queue is
  * empty, the budget is spent or the command must end.  Runs in the task
@@ -346,9 +462,13 @@ static void kmbuf_chr_unannounce(struct kmbuf_ring *ring,
  *
  * Buffers are taken and handed to userspace in batches, one ring lock
  * round trip per batch, then filled and announced one CQE at a time: a
- * record is only produced once the CQE of the one before it is posted, so
- * a full CQ ring never strands a record, and the buffers of a batch that
- * were not needed go back to the ring.
+ * record is only produced once the CQE of the one before it is posted, and
+ * the buffers of a batch that were not needed go back to the ring.  When
+ * the CQ ring is full, the record in hand stays in its buffer, kept by the
+ * file (the stash), and the command ends with -EOVERFLOW, a CQE that
+ * carries no buffer; the next RECV posts the stashed record first.  So no
+ * record and no buffer rides in a terminating CQE, which could be dropped
+ * (IOSQE_CQE_SKIP_SUCCESS, a failed overflow allocation).
  */
 static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
 			       unsigned int issue_flags)
@@ -357,7 +477,8 @@ static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
 	struct kmbuf_buf bufs[KMBUF_CHR_BATCH];
 	struct kmbuf_chr_file *kf = pdu->kf;
 	unsigned int budget = KMBUF_CHR_RECV_BUDGET;
-	u32 mode, size, cflags;
+	u32 mode, size, bid, len;
+	bool stashed = false;
 	int nr, i;
 	ssize_t n;
 
@@ -365,7 +486,20 @@ static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
 	spin_lock_irq(&kf->lock);
 	mode = kf->mode;
 	size = kf->rec_size;
+	if (kf->ring == pdu->ring)
+		stashed = kmbuf_chr_unstash_locked(kf, &bid, &len);
 	spin_unlock_irq(&kf->lock);
+
+	/* the record the last RECV could not post comes first */
+	if (stashed) {
+		if (!io_uring_cmd_post_mshot_cqe(cmd, len, kmbuf_cqe_flags(bid),
+						 issue_flags)) {
+			kmbuf_chr_stash(kf, pdu->ring, bid, len);
+			kmbuf_chr_recv_end(kf, -EOVERFLOW);
+			return;
+		}
+		budget--;
+	}
 
 	while (budget) {
 		if (READ_ONCE(kf->final_set))
@@ -376,27 +510,33 @@ static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
 			return;	/* the notify callback kicks us */
 		if (nr < 0) {
 			/* -ESHUTDOWN: unbound, UNBIND has set the result */
-			kmbuf_chr_recv_end(kf, -ECANCELED, 0);
+			kmbuf_chr_recv_end(kf, -ECANCELED);
 			return;
 		}
 		/* we just took them: they are ours to hand over */
-		kmbuf_buf_to_user_batch(pdu->ring, bufs, nr);
+		if (WARN_ON_ONCE(kmbuf_buf_to_user_batch(pdu->ring, bufs, nr))) {
+			for (i = 0; i < nr; i++)
+				kmbuf_buf_put(pdu->ring, bufs[i].bid);
+			kmbuf_chr_recv_end(kf, -EIO);
+			return;
+		}
 		for (i = 0; i < nr; i++) {
 			n = kmbuf_chr_produce_buf(kf, mode, size, &bufs[i]);
 			if (n < 0) {
 				kmbuf_chr_unannounce(pdu->ring, &bufs[i],
 						     nr - i);
 				if (n != -EAGAIN) /* -EAGAIN: a writer kicks us */
-					kmbuf_chr_recv_end(kf, n, 0);
+					kmbuf_chr_recv_end(kf, n);
 				return;
 			}
-			cflags = kmbuf_cqe_flags(bufs[i].bid);
-			if (!io_uring_cmd_post_mshot_cqe(cmd, n, cflags,
+			if (!io_uring_cmd_post_mshot_cqe(cmd, n,
+							 kmbuf_cqe_flags(bufs[i].bid),
 							 issue_flags)) {
-				/* CQ ring full: the final CQE carries it */
+				/* CQ ring full: stash it, end without it */
 				kmbuf_chr_unannounce(pdu->ring, &bufs[i + 1],
 						     nr - i - 1);
-				kmbuf_chr_recv_end(kf, n, cflags);
+				kmbuf_chr_stash(kf, pdu->ring, bufs[i].bid, n);
+				kmbuf_chr_recv_end(kf, -EOVERFLOW);
 				return;
 			}
 		}
@@ -412,7 +552,6 @@ static void kmbuf_chr_recv_tw(struct io_uring_cmd *cmd,
 	struct kmbuf_chr_pdu *pdu = kmbuf_chr_pdu(cmd);
 	struct kmbuf_chr_file *kf = pdu->kf;
 	bool end = false;
-	u32 cflags = 0;
 	s32 res = 0;
 
 	spin_lock_irq(&kf->lock);
@@ -420,7 +559,6 @@ static void kmbuf_chr_recv_tw(struct io_uring_cmd *cmd,
 	if (kf->final_set || (issue_flags & IO_URING_F_TASK_DEAD)) {
 		end = true;
 		res = kf->final_set ? kf->final_res : -ECANCELED;
-		cflags = kf->final_set ? kf->final_cflags : 0;
 		kf->final_set = false;
 		kf->recv = NULL;
 	}
@@ -432,7 +570,7 @@ static void kmbuf_chr_recv_tw(struct io_uring_cmd *cmd,
 	}
 	kmbuf_chr_unwait(kf);
 	kmbuf_ring_put(pdu->ring);
-	io_uring_cmd_done_cflags(cmd, res, 0, cflags, issue_flags);
+	io_uring_cmd_done(cmd, res, 0, issue_flags);
 }
 
 static int kmbuf_chr_copy_mode(struct kmbuf_chr_mode *m, u64 uaddr)
@@ -466,7 +604,7 @@ static int kmbuf_chr_set_mode(struct kmbuf_chr_file *kf,
 	if (kf->recv) {
 		ret = -EBUSY;
 	} else {
-		kf->mode = m->mode;
+		WRITE_ONCE(kf->mode, m->mode);
 		kf->rec_size = m->rec_size;
 		atomic64_set(&kf->seq, m->start_seq);
 	}
@@ -511,25 +649,58 @@ static int kmbuf_chr_bind(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
 	return 0;
 }
 
-static int kmbuf_chr_unbind(struct kmbuf_chr_file *kf,
+/*
+ * The ring bound to @kf, if @cmd may use it: 0, -ENXIO if nothing is bound,
+ * -EXDEV if @cmd comes from another io_uring instance than the one whose
+ * region the ring is built on.  Called with @kf->lock held.
+ */
+static int kmbuf_chr_check_ring_locked(struct kmbuf_chr_file *kf,
+				       struct io_uring_cmd *cmd)
+{
+	lockdep_assert_held(&kf->lock);
+	if (!kf->ring)
+		return -ENXIO;
+	return kmbuf_ring_check_cmd(kf->ring, cmd);
+}
+
+static int kmbuf_chr_unbind(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
 			    const struct kmbuf_chr_cmd *c)
 {
 	struct kmbuf_ring *ring;
+	bool stashed = false;
+	u32 bid, len;
+	int ret;
 
 	if (c->addr || c->nr || c->flags)
 		return -EINVAL;
 	spin_lock_irq(&kf->lock);
 	ring = kf->ring;
-	kf->ring = NULL;
+	ret = kmbuf_chr_check_ring_locked(kf, cmd);
+	if (!ret) {
+		kf->ring = NULL;
+		stashed = kmbuf_chr_unstash_locked(kf, &bid, &len);
+		kmbuf_chr_recv_end_locked(kf, -ECANCELED);
+	}
 	spin_unlock_irq(&kf->lock);
-	if (!ring)
-		return -ENXIO;
-	kmbuf_chr_recv_end(kf, -ECANCELED, 0);
+	if (ret)
+		return ret;
+	if (stashed)
+		kmbuf_chr_take_back(ring, &bid, 1);
 	kmbuf_ring_destroy(ring);
 	return 0;
 }
 
-static int kmbuf_chr_return(struct kmbuf_chr_file *kf,
+static bool kmbuf_chr_has_bid(const u32 *bids, u32 nr, u32 bid)
+{
+	u32 i;
+
+	for (i = 0; i < nr; i++)
+		if (bids[i] == bid)
+			return true;
+	return false;
+}
+
+static int kmbuf_chr_return(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
 			    const struct kmbuf_chr_cmd *c)
 {
 	u32 stack_bids[KMBUF_CHR_RETURN_STACK];
@@ -551,11 +722,15 @@ static int kmbuf_chr_return(struct kmbuf_chr_file *kf,
 
 	spin_lock_irq(&kf->lock);
 	ring = kf->ring;
-	if (ring)
+	ret = kmbuf_chr_check_ring_locked(kf, cmd);
+	/* the stashed record's buffer was never announced */
+	if (!ret && kf->stashed &&
+	    kmbuf_chr_has_bid(bids, c->nr, kf->stash_bid))
+		ret = -EALREADY;
+	if (!ret)
 		kmbuf_ring_get(ring);
 	spin_unlock_irq(&kf->lock);
-	ret = -ENXIO;
-	if (!ring)
+	if (ret)
 		goto free_bids;
 	ret = kmbuf_ring_return(ring, bids, c->nr);
 	kmbuf_ring_put(ring);
@@ -570,32 +745,46 @@ static int kmbuf_chr_recv(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
 			  unsigned int issue_flags)
 {
 	struct kmbuf_chr_pdu *pdu = kmbuf_chr_pdu(cmd);
+	int ret;
 
 	if (c->addr || c->nr || c->flags ||
 	    !(cmd->flags & IORING_URING_CMD_MULTISHOT))
 		return -EINVAL;
 
 	spin_lock_irq(&kf->lock);
-	if (!kf->ring) {
+	ret = kmbuf_chr_check_ring_locked(kf, cmd);
+	if (!ret && kf->recv)
+		ret = -EBUSY;
+	if (ret) {
 		spin_unlock_irq(&kf->lock);
-		return -ENXIO;
-	}
-	if (kf->recv) {
-		spin_unlock_irq(&kf->lock);
-		return -EBUSY;
+		return ret;
 	}
 	pdu->kf = kf;
 	pdu->ring = kmbuf_ring_get(kf->ring);
 	kf->recv = cmd;
 	kf->final_set = false;
+	/*
+	 * Published, but not cancelable yet: nobody may queue task work for
+	 * it, which could complete it before io-wq has put it on the
+	 * cancelable list (and a completed request must never be linked
+	 * there).  Kicks see "task work pending" and leave it to us.
+	 */
+	kf->tw_pending = true;
 	spin_unlock_irq(&kf->lock);
 
+	/* from here on the command only ends through its task work */
 	io_uring_cmd_mark_cancelable(cmd, issue_flags);
+
+	spin_lock_irq(&kf->lock);
+	kf->tw_pending = false;
 	/* io-wq can't post CQEs; the first run then happens in task work */
-	if (issue_flags & IO_URING_F_UNLOCKED)
-		kmbuf_chr_kick(kf);
-	else
-		kmbuf_chr_recv_run(cmd, issue_flags);
+	if (issue_flags & IO_URING_F_UNLOCKED) {
+		kmbuf_chr_kick_locked(kf);
+		spin_unlock_irq(&kf->lock);
+		return -EIOCBQUEUED;
+	}
+	spin_unlock_irq(&kf->lock);
+	kmbuf_chr_recv_run(cmd, issue_flags);
 	return -EIOCBQUEUED;
 }
 
@@ -606,14 +795,38 @@ static void kmbuf_chr_cancel(struct io_uring_cmd *cmd)
 	unsigned long flags;
 
 	spin_lock_irqsave(&kf->lock, flags);
-	if (kf->recv == cmd && !kf->final_set) {
-		kf->final_set = true;
-		kf->final_res = -ECANCELED;
-		kf->final_cflags = 0;
-	}
 	if (kf->recv == cmd)
-		kmbuf_chr_kick_locked(kf);
+		kmbuf_chr_recv_end_locked(kf, -ECANCELED);
 	spin_unlock_irqrestore(&kf->lock, flags);
+}
+
+/* Bytes of the command area of an IORING_SETUP_SQE128 SQE. */
+#define KMBUF_CHR_SQE128_CMD	(2 * sizeof(struct io_uring_sqe) - \
+				 offsetof(struct io_uring_sqe, cmd))
+
+/*
+ * SQE fields no kmbuf_chr command uses must be zero, so that they can be
+ * given a meaning later: ioprio, addr, len, buf_index, file_index, the
+ * IORING_URING_CMD_FIXED flag and, on an IORING_SETUP_SQE128 ring, the
+ * command area after struct kmbuf_chr_cmd.  (off holds cmd_op and addr3
+ * starts the payload; io_uring itself checks __pad1.)
+ */
+static int kmbuf_chr_check_sqe(const struct io_uring_cmd *cmd,
+			       unsigned int issue_flags)
+{
+	const struct io_uring_sqe *sqe = cmd->sqe;
+
+	if (cmd->flags & IORING_URING_CMD_FIXED)
+		return -EINVAL;
+	if (READ_ONCE(sqe->ioprio) || READ_ONCE(sqe->addr) ||
+	    READ_ONCE(sqe->len) || READ_ONCE(sqe->buf_index) ||
+	    READ_ONCE(sqe->file_index))
+		return -EINVAL;
+	if ((issue_flags & IO_URING_F_SQE128) &&
+	    memchr_inv(sqe->cmd + sizeof(struct kmbuf_chr_cmd), 0,
+		       KMBUF_CHR_SQE128_CMD - sizeof(struct kmbuf_chr_cmd)))
+		return -EINVAL;
+	return 0;
 }
 
 static int kmbuf_chr_uring_cmd(struct io_uring_cmd *cmd,
@@ -630,6 +843,9 @@ static int kmbuf_chr_uring_cmd(struct io_uring_cmd *cmd,
 		return 0;
 	}
 
+	ret = kmbuf_chr_check_sqe(cmd, issue_flags);
+	if (ret)
+		return ret;
 	sc = io_uring_sqe_cmd(cmd->sqe);
 	c.addr = READ_ONCE(sc->addr);
 	c.nr = READ_ONCE(sc->nr);
@@ -643,14 +859,11 @@ static int kmbuf_chr_uring_cmd(struct io_uring_cmd *cmd,
 	case KMBUF_CHR_RECV:
 		return kmbuf_chr_recv(cmd, kf, &c, issue_flags);
 	case KMBUF_CHR_RETURN:
-		return kmbuf_chr_return(kf, &c);
+		return kmbuf_chr_return(cmd, kf, &c);
 	case KMBUF_CHR_BIND:
 		return kmbuf_chr_bind(cmd, kf, &c);
 	case KMBUF_CHR_UNBIND:
-		/* waits for an RCU grace period: not inline */
-		if (issue_flags & IO_URING_F_NONBLOCK)
-			return -EAGAIN;
-		return kmbuf_chr_unbind(kf, &c);
+		return kmbuf_chr_unbind(cmd, kf, &c);
 	case KMBUF_CHR_SET_MODE:
 		if (c.nr || c.flags)
 			return -EINVAL;
@@ -668,6 +881,9 @@ static long kmbuf_chr_memcpy(void __user *argp)
 	u64 i, t0;
 	long ret = 0;
 
+	/* up to 2^24 copies of 64 KiB: a benchmark tool, not for everyone */
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
 	if (copy_from_user(&mc, argp, sizeof(mc)))
 		return -EFAULT;
 	if (mc.resv || !mc.rec_size || mc.rec_size > KMBUF_CHR_MAX_RECORD ||
@@ -730,6 +946,7 @@ static bool kmbuf_chr_nonblock(struct kiocb *iocb)
 static ssize_t kmbuf_chr_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct kmbuf_chr_file *kf = iocb->ki_filp->private_data;
+	struct kmbuf_chr_queue *q = kf->q;
 	u32 mode, size;
 	ssize_t ret;
 
@@ -743,8 +960,7 @@ static ssize_t kmbuf_chr_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		ret = kmbuf_chr_produce(kf, mode, size, to, NULL);
 		if (ret != -EAGAIN || kmbuf_chr_nonblock(iocb))
 			return ret;
-		ret = wait_event_interruptible(kmbuf_chr_q.read_wait,
-					       READ_ONCE(kmbuf_chr_q.nr));
+		ret = wait_event_interruptible(q->read_wait, READ_ONCE(q->nr));
 		if (ret)
 			return ret;
 	}
@@ -752,19 +968,23 @@ static ssize_t kmbuf_chr_read_iter(struct kiocb *iocb, struct iov_iter *to)
 
 static ssize_t kmbuf_chr_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
-	struct kmbuf_chr_queue *q = &kmbuf_chr_q;
+	struct kmbuf_chr_file *kf = iocb->ki_filp->private_data;
 	size_t len = iov_iter_count(from);
-	struct kmbuf_chr_file *w, *tmp;
+	struct kmbuf_chr_queue *q = kf->q;
 	struct kmbuf_chr_rec *rec;
+	gfp_t gfp = GFP_KERNEL_ACCOUNT;
 	int ret;
 
 	if (!len)
 		return 0;
 	if (len > KMBUF_CHR_MAX_RECORD)
 		return -EMSGSIZE;
-	rec = kvmalloc(struct_size(rec, data, len), GFP_KERNEL_ACCOUNT);
+	/* IOCB_NOWAIT: nothing may block, not even reclaim */
+	if (iocb->ki_flags & IOCB_NOWAIT)
+		gfp = GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN;
+	rec = kvmalloc(struct_size(rec, data, len), gfp);
 	if (!rec)
-		return -ENOMEM;
+		return iocb->ki_flags & IOCB_NOWAIT ? -EAGAIN : -ENOMEM;
 	rec->len = len;
 	if (!copy_from_iter_full(rec->data, len, from)) {
 		ret = -EFAULT;
@@ -786,10 +1006,7 @@ static ssize_t kmbuf_chr_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	}
 	list_add_tail(&rec->node, &q->records);
 	q->nr++;
-	list_for_each_entry_safe(w, tmp, &q->waiters, wait_node) {
-		list_del_init(&w->wait_node);
-		kmbuf_chr_kick(w);
-	}
+	kmbuf_chr_queue_added_locked(q);
 	spin_unlock_irq(&q->lock);
 	wake_up_interruptible_poll(&q->read_wait, EPOLLIN);
 	return len;
@@ -802,14 +1019,14 @@ free_rec:
 static __poll_t kmbuf_chr_poll(struct file *file, poll_table *wait)
 {
 	struct kmbuf_chr_file *kf = file->private_data;
+	struct kmbuf_chr_queue *q = kf->q;
 	__poll_t mask = 0;
 
-	poll_wait(file, &kmbuf_chr_q.read_wait, wait);
-	poll_wait(file, &kmbuf_chr_q.write_wait, wait);
-	if (READ_ONCE(kf->mode) != KMBUF_CHR_MODE_QUEUE ||
-	    READ_ONCE(kmbuf_chr_q.nr))
+	poll_wait(file, &q->read_wait, wait);
+	poll_wait(file, &q->write_wait, wait);
+	if (READ_ONCE(kf->mode) != KMBUF_CHR_MODE_QUEUE || READ_ONCE(q->nr))
 		mask |= EPOLLIN | EPOLLRDNORM;
-	if (READ_ONCE(kmbuf_chr_q.nr) < KMBUF_CHR_QUEUE_LEN)
+	if (READ_ONCE(q->nr) < KMBUF_CHR_QUEUE_LEN)
 		mask |= EPOLLOUT | EPOLLWRNORM;
 	return mask;
 }
@@ -822,6 +1039,7 @@ static void kmbuf_chr_show_fdinfo(struct seq_file *m, struct file *file)
 	spin_lock_irq(&kf->lock);
 	seq_printf(m, "kmbuf_chr_mode:\t%u\n", kf->mode);
 	seq_printf(m, "kmbuf_chr_recv:\t%u\n", !!kf->recv);
+	seq_printf(m, "kmbuf_chr_stashed:\t%u\n", kf->stashed);
 	ring = kf->ring;
 	if (ring)
 		kmbuf_ring_get(ring);
@@ -832,6 +1050,48 @@ static void kmbuf_chr_show_fdinfo(struct seq_file *m, struct file *file)
 	}
 }
 
+/* The record queue of @uid, created on first use; NULL without memory. */
+static struct kmbuf_chr_queue *kmbuf_chr_queue_get(kuid_t uid)
+{
+	struct kmbuf_chr_queue *q;
+
+	mutex_lock(&kmbuf_chr_queues_lock);
+	list_for_each_entry(q, &kmbuf_chr_queues, node) {
+		if (uid_eq(q->uid, uid)) {
+			refcount_inc(&q->refs);
+			goto unlock;
+		}
+	}
+	q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
+	if (q) {
+		refcount_set(&q->refs, 1);
+		q->uid = uid;
+		spin_lock_init(&q->lock);
+		INIT_LIST_HEAD(&q->records);
+		INIT_LIST_HEAD(&q->waiters);
+		init_waitqueue_head(&q->read_wait);
+		init_waitqueue_head(&q->write_wait);
+		list_add(&q->node, &kmbuf_chr_queues);
+	}
+unlock:
+	mutex_unlock(&kmbuf_chr_queues_lock);
+	return q;
+}
+
+/* Drop a file's reference; the last one frees the queue and its records. */
+static void kmbuf_chr_queue_put(struct kmbuf_chr_queue *q)
+{
+	struct kmbuf_chr_rec *rec, *tmp;
+
+	if (!refcount_dec_and_mutex_lock(&q->refs, &kmbuf_chr_queues_lock))
+		return;
+	list_del(&q->node);
+	mutex_unlock(&kmbuf_chr_queues_lock);
+	list_for_each_entry_safe(rec, tmp, &q->records, node)
+		kvfree(rec);
+	kfree(q);
+}
+
 static int kmbuf_chr_open(struct inode *inode, struct file *file)
 {
 	struct kmbuf_chr_file *kf;
@@ -839,11 +1099,21 @@ static int kmbuf_chr_open(struct inode *inode, struct file *file)
 	kf = kzalloc(sizeof(*kf), GFP_KERNEL);
 	if (!kf)
 		return -ENOMEM;
+	/* records are shared by the files of one user, never across users */
+	kf->q = kmbuf_chr_queue_get(file->f_cred->euid);
+	if (!kf->q) {
+		kfree(kf);
+		return -ENOMEM;
+	}
 	spin_lock_init(&kf->lock);
 	INIT_LIST_HEAD(&kf->wait_node);
 	file->private_data = kf;
 	stream_open(inode, file);
-	/* nothing blocks with IOCB_NOWAIT, so io_uring may read inline */
+	/*
+	 * With IOCB_NOWAIT nothing sleeps: reads take spinlocks only, writes
+	 * allocate with GFP_NOWAIT and don't wait for room.  So io_uring may
+	 * try reads and writes inline.
+	 */
 	file->f_mode |= FMODE_NOWAIT;
 	return 0;
 }
@@ -856,10 +1126,19 @@ static int kmbuf_chr_open(struct inode *inode, struct file *file)
 static int kmbuf_chr_release(struct inode *inode, struct file *file)
 {
 	struct kmbuf_chr_file *kf = file->private_data;
+	bool stashed;
+	u32 bid, len;
 
 	kmbuf_chr_unwait(kf);
-	if (kf->ring)
+	if (kf->ring) {
+		spin_lock_irq(&kf->lock);
+		stashed = kmbuf_chr_unstash_locked(kf, &bid, &len);
+		spin_unlock_irq(&kf->lock);
+		if (stashed)
+			kmbuf_chr_take_back(kf->ring, &bid, 1);
 		kmbuf_ring_destroy(kf->ring);
+	}
+	kmbuf_chr_queue_put(kf->q);
 	kfree(kf);
 	return 0;
 }
@@ -886,7 +1165,6 @@ static struct miscdevice kmbuf_chr_misc = {
 static int __init kmbuf_chr_init(void)
 {
 	unsigned int i, nr = KMBUF_CHR_MAX_RECORD / 8;
-	struct kmbuf_chr_queue *q = &kmbuf_chr_q;
 	int ret;
 
 	BUILD_BUG_ON(sizeof(struct kmbuf_chr_cmd) > 16);
@@ -896,13 +1174,6 @@ static int __init kmbuf_chr_init(void)
 		return -ENOMEM;
 	for (i = 0; i < nr; i++)
 		kmbuf_chr_fill[i] = cpu_to_le64(KMBUF_CHR_GEN_FILL * i);
-
-	spin_lock_init(&q->lock);
-	INIT_LIST_HEAD(&q->records);
-	INIT_LIST_HEAD(&q->waiters);
-	mutex_init(&q->read_mutex);
-	init_waitqueue_head(&q->read_wait);
-	init_waitqueue_head(&q->write_wait);
 
 	ret = misc_register(&kmbuf_chr_misc);
 	if (ret) {
@@ -916,13 +1187,10 @@ free_fill:
 	return ret;
 }
 
+/* Every open file holds a module reference: no queue is left here. */
 static void __exit kmbuf_chr_exit(void)
 {
-	struct kmbuf_chr_rec *rec, *tmp;
-
 	misc_deregister(&kmbuf_chr_misc);
-	list_for_each_entry_safe(rec, tmp, &kmbuf_chr_q.records, node)
-		kvfree(rec);
 	kvfree(kmbuf_chr_fill);
 }
 

@@ -172,10 +172,23 @@ int main(void)
 				}
 				continue;
 			}
-			if (cqe->res < 0) {
-				fprintf(stderr, "RECV ended: %s\n",
-					strerror(-cqe->res));
-				return 1;
+			/*
+			 * no F_MORE: the RECV ended.  -EOVERFLOW says the CQ
+			 * ring was full; nothing is lost (the record waits in
+			 * the kernel for the next RECV), so re-arm.  A final
+			 * CQE never carries a record.
+			 */
+			if (!(cqe->flags & IORING_CQE_F_MORE)) {
+				if (cqe->res != -EOVERFLOW) {
+					fprintf(stderr, "RECV ended: %s\n",
+						strerror(-cqe->res));
+					return 1;
+				}
+				queue_cmd(fd, KMBUF_CHR_RECV,
+					  IORING_URING_CMD_MULTISHOT, NULL, 0,
+					  UD_RECV);
+				rearms++;
+				continue;
 			}
 			/* the record is in buffer bid of the region */
 			bid = kmbuf_cqe_bid(cqe);
@@ -189,13 +202,6 @@ int main(void)
 			}
 			seq++;
 			bids[batch][nb++] = bid;
-			/* no F_MORE: the RECV ended (CQ ring full): re-arm */
-			if (!(cqe->flags & IORING_CQE_F_MORE)) {
-				queue_cmd(fd, KMBUF_CHR_RECV,
-					  IORING_URING_CMD_MULTISHOT, NULL, 0,
-					  UD_RECV);
-				rearms++;
-			}
 		}
 		io_uring_cq_advance(&ring, seen);
 

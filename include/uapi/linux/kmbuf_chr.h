@@ -8,10 +8,13 @@
  * Each open file reads records in one of three modes, chosen with
  * KMBUF_CHR_SET_MODE:
  *
- * KMBUF_CHR_MODE_QUEUE (default): every write(2) to the device (by any
- *	file) is one record, appended to a bounded FIFO queue shared by the
- *	whole device.  Each record is delivered intact and exactly once, to
- *	one reader, in FIFO order.
+ * KMBUF_CHR_MODE_QUEUE (default): every write(2) is one record, appended
+ *	to a bounded FIFO queue of the user who opened the file (its
+ *	effective uid at open(2)).  All files opened by one user share that
+ *	user's queue; files of different users never see each other's
+ *	records (a user shares by passing an open file).  A queue and its
+ *	records go away with the last file of its user.  Each record is
+ *	delivered intact and exactly once, to one reader, in FIFO order.
  * KMBUF_CHR_MODE_GEN: the file generates sequence-numbered records of a
  *	fixed size at full speed (see kmbuf_chr_gen_word()), for tests and
  *	benchmarks.
@@ -21,15 +24,33 @@
  *
  * In the record modes read(2) and io_uring reads return exactly one record
  * per call, or fail with EMSGSIZE (leaving the record queued) if the
- * buffer is too small for it.  EFAULT leaves a queued record queued; a
- * generator record is used up (the next read gets the next number).
+ * buffer is too small for it.  EFAULT puts a queued record back at the
+ * head of its queue (a concurrent reader of the same queue may meanwhile
+ * have taken the one after it); a generator record is used up (the next
+ * read gets the next number).  Concurrent reads of one pattern-mode file
+ * get disjoint pieces of the stream.
  *
  * Commands: cmd_op values are ioctl numbers with magic KMBUF_CHR_MAGIC.
  * Submitted as IORING_OP_URING_CMD, the 16-byte sqe->cmd area holds a
  * struct kmbuf_chr_cmd.  KMBUF_CHR_SET_MODE and KMBUF_CHR_MEMCPY are also
  * available through ioctl(2), whose argument then points directly to the
  * command's structure.  Unknown commands fail with ENOTTY, non-zero
- * reserved fields with EINVAL.
+ * reserved fields with EINVAL.  SQE fields no command uses must be 0
+ * (EINVAL): ioprio, addr, len, buf_index, file_index, the
+ * IORING_URING_CMD_FIXED flag, and on an IORING_SETUP_SQE128 ring the
+ * command area after struct kmbuf_chr_cmd.
+ *
+ * A ring bound with KMBUF_CHR_BIND belongs to the io_uring instance the
+ * BIND was submitted on (the one whose region it uses): KMBUF_CHR_RECV,
+ * KMBUF_CHR_RETURN and KMBUF_CHR_UNBIND submitted on any other io_uring
+ * instance fail with EXDEV, whoever holds the file.
+ *
+ * Non-blocking I/O: read(2) and write(2) with O_NONBLOCK, and reads and
+ * writes with RWF_NOWAIT (IOCB_NOWAIT), never sleep: EAGAIN on an empty
+ * queue (read) or a full one (write).  io_uring READ and WRITE without
+ * RWF_NOWAIT wait for a record or for room even on an O_NONBLOCK file, as
+ * for pipes and sockets: io_uring retries when poll(2) reports the file
+ * ready.  Pass RWF_NOWAIT (sqe->rw_flags) to get EAGAIN instead.
  */
 #ifndef _UAPI_LINUX_KMBUF_CHR_H
 #define _UAPI_LINUX_KMBUF_CHR_H
@@ -41,7 +62,7 @@
 
 /* Largest record, in bytes; a longer write(2) fails with EMSGSIZE. */
 #define KMBUF_CHR_MAX_RECORD	65536
-/* Records the device queue holds before writers block (or get EAGAIN). */
+/* Records a user's queue holds before writers block (or get EAGAIN). */
 #define KMBUF_CHR_QUEUE_LEN	256
 
 /**
@@ -131,35 +152,45 @@ struct kmbuf_chr_memcpy {
  * res = record length and flags = IORING_CQE_F_BUFFER | bid <<
  * IORING_CQE_BUFFER_SHIFT | IORING_CQE_F_MORE.  When no buffer is free,
  * delivery pauses (records stay queued) until KMBUF_CHR_RETURN gives one
- * back.  The final CQE has no IORING_CQE_F_MORE: res < 0 is the error
- * that ended the command (ECANCELED: UNBIND, ring exit or cancel;
- * EMSGSIZE: a record is larger than a buffer), res >= 0 with
- * IORING_CQE_F_BUFFER is one more record (the CQ ring was full).
- * Re-arm after the final CQE.  Errors at submission: ENXIO: no ring
- * bound; EBUSY: a KMBUF_CHR_RECV is already pending on the file; EINVAL:
+ * back.  The final CQE has no IORING_CQE_F_MORE and never carries a
+ * record or a buffer: res < 0 says why the command ended.  ECANCELED:
+ * UNBIND, ring exit or cancel.  EMSGSIZE: a record is larger than a
+ * buffer (it stays queued).  EOVERFLOW: the CQ ring was full; the record
+ * whose CQE could not be posted stays in its buffer, kept by the file,
+ * and the next KMBUF_CHR_RECV posts it first; re-arm once there is room
+ * in the CQ ring.  Being an error, the final CQE is posted even with
+ * IOSQE_CQE_SKIP_SUCCESS.  Until then the kept buffer counts as
+ * userspace's in the ring's counters (fdinfo kmbuf_user, and
+ * kmbuf_chr_stashed: 1), but it can't be returned (EALREADY); UNBIND and
+ * close give it back to the ring.  Errors at submission: ENXIO: no ring
+ * bound; EXDEV: the ring belongs to another io_uring instance; EBUSY: a
+ * KMBUF_CHR_RECV is already pending on the file; EINVAL:
  * IORING_URING_CMD_MULTISHOT missing or non-zero payload.
  */
 #define KMBUF_CHR_RECV		_IO(KMBUF_CHR_MAGIC, 2)
 /*
  * KMBUF_CHR_RETURN: uring_cmd only; addr points to nr __u32 buffer ids
  * (1 <= nr <= the ring's buffer count) that userspace got from CQEs and is
- * done with.  All or nothing.  Res nr.  ENXIO: no ring bound; EINVAL: nr
- * out of range, a bid out of range, flags non-zero; EALREADY: a bid is
- * not held by userspace (returned twice, never delivered, or repeated in
- * the batch); EFAULT.
+ * done with.  All or nothing.  Res nr.  ENXIO: no ring bound; EXDEV: the
+ * ring belongs to another io_uring instance; EINVAL: nr out of range, a
+ * bid out of range, flags non-zero; EALREADY: a bid is not held by
+ * userspace (returned twice, never delivered, repeated in the batch, or
+ * the buffer of a record kept after EOVERFLOW); EFAULT.
  */
 #define KMBUF_CHR_RETURN	_IO(KMBUF_CHR_MAGIC, 3)
 /*
  * KMBUF_CHR_UNBIND: uring_cmd only; payload must be 0.  Ends a pending
  * KMBUF_CHR_RECV with ECANCELED and releases the ring.  Res 0.  ENXIO: no
- * ring bound.
+ * ring bound; EXDEV: the ring belongs to another io_uring instance (the
+ * binding stays).
  */
 #define KMBUF_CHR_UNBIND	_IO(KMBUF_CHR_MAGIC, 4)
 /*
  * KMBUF_CHR_MEMCPY: ioctl only.  memcpy()s rec_size bytes count times
  * between two kernel buffers and reports the time taken: the in-kernel
- * copy ceiling benchmarks compare the delivery paths with.  EINVAL: bad
- * size, count or reserved field; EINTR: a signal is pending.
+ * copy ceiling benchmarks compare the delivery paths with.  EPERM: the
+ * caller lacks CAP_SYS_ADMIN; EINVAL: bad size, count or reserved field;
+ * EINTR: a fatal signal is pending.
  */
 #define KMBUF_CHR_MEMCPY	_IOWR(KMBUF_CHR_MAGIC, 5, struct kmbuf_chr_memcpy)
 

@@ -200,17 +200,20 @@ static double bench_kmbuf(__u32 size, __u32 nr_bufs)
 					bad++;
 				continue;
 			}
-			if (cqe->res < 0) {
-				fprintf(stderr, "RECV: %d\n", cqe->res);
-				exit(1);
+			/* the end without a record: -EOVERFLOW, CQ ring full */
+			if (!(cqe->flags & IORING_CQE_F_MORE)) {
+				if (cqe->res != -EOVERFLOW) {
+					fprintf(stderr, "RECV: %d\n", cqe->res);
+					exit(1);
+				}
+				rx_queue_cmd(&rx, fd, KMBUF_CHR_RECV,
+					     IORING_URING_CMD_MULTISHOT, 0, 0,
+					     0, UD_RECV);
+				continue;
 			}
 			touch((char *)reg.addr + (size_t)bid * size, cqe->res,
 			      size, &seq);
 			bids[batch][nb++] = bid;
-			if (!(cqe->flags & IORING_CQE_F_MORE))
-				rx_queue_cmd(&rx, fd, KMBUF_CHR_RECV,
-					     IORING_URING_CMD_MULTISHOT, 0, 0,
-					     0, UD_RECV);
 		}
 		io_uring_cq_advance(&rx.ring, seen);
 		if (nb) {

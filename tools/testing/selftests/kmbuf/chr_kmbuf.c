@@ -25,8 +25,7 @@ struct recv_state {
 	__u64	next_seq;	/* generator: expected sequence number */
 	__u64	records;
 	__u64	bytes;
-	__u64	rearms;
-	__u64	cqes_final_data;
+	__u64	rearms;	/* RECVs ended by -EOVERFLOW (CQ ring full) */
 };
 
 FIXTURE(kchr) {
@@ -90,8 +89,9 @@ static long long fdinfo_val(int fd, const char *name)
 /*
  * Receive @n generator records of @rec_size from the armed RECV (user_data
  * UD_RECV) into buffers of @buf_size at @off, checking each, returning
- * them in batches of up to @batch; re-arm after a final CQE that carries
- * data.  Returns 0 or a description of the failure.
+ * them in batches of up to @batch; re-arm after a final CQE that says
+ * -EOVERFLOW (the CQ ring was full).  A final CQE never carries a record.
+ * Returns 0 or a description of the failure.
  */
 static const char *recv_gen(struct rx *rx, int fd, struct kmbuf_region *reg,
 			    __u64 off, __u32 buf_size, __u32 nr_bufs,
@@ -114,8 +114,22 @@ static const char *recv_gen(struct rx *rx, int fd, struct kmbuf_region *reg,
 			err = "unexpected CQE";
 			break;
 		}
+		if (!(c.flags & IORING_CQE_F_MORE)) {
+			if (c.res != -EOVERFLOW) {
+				err = "RECV ended with an error";
+				break;
+			}
+			if (c.flags & IORING_CQE_F_BUFFER) {
+				err = "final CQE carries a buffer";
+				break;
+			}
+			st->rearms++;
+			if (chr_recv(rx, fd, UD_RECV))
+				err = "re-arm failed";
+			continue;
+		}
 		if (c.res < 0) {
-			err = "RECV ended with an error";
+			err = "error CQE with F_MORE";
 			break;
 		}
 		if (!(c.flags & IORING_CQE_F_BUFFER)) {
@@ -137,12 +151,6 @@ static const char *recv_gen(struct rx *rx, int fd, struct kmbuf_region *reg,
 		st->bytes += c.res;
 		held[bid] = 1;
 		bids[nb++] = bid;
-		if (!(c.flags & IORING_CQE_F_MORE)) {
-			st->cqes_final_data++;
-			st->rearms++;
-			if (chr_recv(rx, fd, UD_RECV))
-				err = "re-arm failed";
-		}
 		if (nb >= batch || st->records == n) {
 			if (chr_return(rx, fd, bids, nb) != (int)nb)
 				err = "RETURN failed";
@@ -183,8 +191,6 @@ TEST_F_TIMEOUT(kchr, gen_integrity_small_ring, 300)
 		ASSERT_EQ(UD_RECV, c.ud);
 		if (c.flags & IORING_CQE_F_MORE)
 			continue;	/* records delivered before the end */
-		if (c.res >= 0)
-			continue;
 		EXPECT_EQ(-ECANCELED, c.res);
 		EXPECT_EQ(0, c.flags & IORING_CQE_F_BUFFER);
 		break;
@@ -324,7 +330,15 @@ static const char *queue_pump(struct rx *rx, int wfd, const int *fds,
 		f = c.ud - UD_RECV;
 		if (f < 0 || f >= nfiles)
 			return "unexpected CQE";
-		if (c.res < 0 || !(c.flags & IORING_CQE_F_BUFFER))
+		if (c.res == -EOVERFLOW && !(c.flags & (IORING_CQE_F_MORE |
+							 IORING_CQE_F_BUFFER))) {
+			/* CQ ring full: nothing lost, re-arm */
+			if (chr_recv(rx, fds[f], c.ud))
+				return "re-arm failed";
+			continue;
+		}
+		if (c.res < 0 || !(c.flags & IORING_CQE_F_MORE) ||
+		    !(c.flags & IORING_CQE_F_BUFFER))
 			return "RECV ended";
 		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
 		if (bid >= nr_bufs)
@@ -341,9 +355,6 @@ static const char *queue_pump(struct rx *rx, int wfd, const int *fds,
 		got++;
 		if (chr_return(rx, fds[f], &bid, 1) != 1)
 			return "RETURN failed";
-		if (!(c.flags & IORING_CQE_F_MORE) &&
-		    chr_recv(rx, fds[f], c.ud))
-			return "re-arm failed";
 	}
 	return NULL;
 }
@@ -796,7 +807,12 @@ TEST_F_TIMEOUT(kchr, scribble_region, 300)
 			written++;
 		ASSERT_EQ(0, rx_next(&self->rx, &c));
 		ASSERT_EQ(UD_RECV, c.ud);
+		if (c.res == -EOVERFLOW && !(c.flags & IORING_CQE_F_MORE)) {
+			ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+			continue;
+		}
 		ASSERT_EQ(64, c.res);
+		ASSERT_TRUE(c.flags & IORING_CQE_F_MORE);
 		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
 		ASSERT_LT(bid, 8);
 		ASSERT_EQ(0, held[bid]);
@@ -814,8 +830,6 @@ TEST_F_TIMEOUT(kchr, scribble_region, 300)
 			ASSERT_EQ((int)nb, chr_return(&self->rx, self->fd,
 						      bids, nb));
 		}
-		if (!(c.flags & IORING_CQE_F_MORE))
-			ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
 	}
 	__atomic_store_n(&s.stop, 1, __ATOMIC_RELAXED);
 	pthread_join(thr, NULL);
@@ -829,15 +843,19 @@ TEST_F_TIMEOUT(kchr, scribble_region, 300)
 }
 
 /*
- * A CQ ring that fills up ends the RECV with the record in hand as its
- * final CQE; the rest of the buffers the driver took in the same batch go
- * back to the ring, and the re-armed RECV carries on at the next record.
+ * A CQ ring that fills up ends the RECV with -EOVERFLOW, a final CQE that
+ * carries no buffer.  The record in hand stays in its buffer, kept by the
+ * file, and the re-armed RECV posts it first: no record and no buffer is
+ * lost, the sequence runs on across every re-arm, and the ring's counters
+ * account for each buffer.  (Before, the record rode in the final CQE,
+ * which IOSQE_CQE_SKIP_SUCCESS or a failed overflow allocation drops.)
  */
-TEST_F_TIMEOUT(kchr, cq_full_ends_recv_with_record, 300)
+TEST_F_TIMEOUT(kchr, cq_full_ends_recv_keeps_record, 300)
 {
 	struct kmbuf_region reg;
 	struct recv_state st = { };
-	__u32 bids[16];
+	char announced[64] = { };
+	__u32 bids[16], bid;
 	struct rx_cqe c;
 	const char *err;
 	struct rx crx;
@@ -851,40 +869,339 @@ TEST_F_TIMEOUT(kchr, cq_full_ends_recv_with_record, 300)
 	ASSERT_EQ(0, chr_bind(&crx, self->fd, REGION_ID, 0, 512, 64));
 	ASSERT_EQ(0, chr_recv(&crx, self->fd, UD_RECV));
 
-	/* 8 records announced plus the one for the final CQE; no strays */
+	/*
+	 * 8 records announced; the ninth waits in its buffer, which the ring
+	 * counts as handed over; the rest of the batch went back
+	 */
 	EXPECT_EQ(9, fdinfo_val(self->fd, "kmbuf_user"));
 	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_kernel"));
 	EXPECT_EQ(55, fdinfo_val(self->fd, "kmbuf_free"));
+	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_chr_stashed"));
 
-	for (i = 0; i < 9; i++) {
-		unsigned int bid;
-
+	for (i = 0; i < 8; i++) {
 		ASSERT_EQ(0, rx_next(&crx, &c));
 		ASSERT_EQ(UD_RECV, c.ud);
 		ASSERT_EQ(512, c.res);
 		ASSERT_TRUE(c.flags & IORING_CQE_F_BUFFER);
-		EXPECT_EQ(i < 8, !!(c.flags & IORING_CQE_F_MORE));
+		ASSERT_TRUE(c.flags & IORING_CQE_F_MORE);
 		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
 		ASSERT_GT(64, bid);
+		ASSERT_EQ(0, announced[bid]);
+		announced[bid] = 1;
 		EXPECT_EQ(-1, gen_mismatch(buf_addr(&reg, 0, 512, bid), 512,
 					   512, i));
 		bids[i] = bid;
 	}
+	/* the end: no F_MORE, no buffer */
+	ASSERT_EQ(0, rx_next(&crx, &c));
+	EXPECT_EQ(UD_RECV, c.ud);
+	EXPECT_EQ(-EOVERFLOW, c.res);
+	EXPECT_EQ(0, c.flags);
 	EXPECT_EQ(-EAGAIN, rx_peek(&crx, &c));
 	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_chr_recv"));
-	ASSERT_EQ(9, chr_return(&crx, self->fd, bids, 9));
-	EXPECT_EQ(64, fdinfo_val(self->fd, "kmbuf_free"));
+
+	/* no buffer that was not announced can be returned, the kept one neither */
+	for (bid = 0; bid < 64; bid++)
+		if (!announced[bid])
+			ASSERT_EQ(-EALREADY, chr_return(&crx, self->fd, &bid, 1))
+				TH_LOG("bid %u", bid);
+	ASSERT_EQ(8, chr_return(&crx, self->fd, bids, 8));
+	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_user"));
+	EXPECT_EQ(63, fdinfo_val(self->fd, "kmbuf_free"));
+	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_chr_stashed"));
+
+	/* re-armed: record 8 comes first, then 9 .. 15, and 16 is kept */
+	memset(announced, 0, sizeof(announced));
+	ASSERT_EQ(0, chr_recv(&crx, self->fd, UD_RECV));
+	for (i = 0; i < 8; i++) {
+		ASSERT_EQ(0, rx_next(&crx, &c));
+		ASSERT_EQ(512, c.res);
+		ASSERT_TRUE(c.flags & IORING_CQE_F_MORE);
+		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+		ASSERT_GT(64, bid);
+		ASSERT_EQ(0, announced[bid]);
+		announced[bid] = 1;
+		EXPECT_EQ(-1, gen_mismatch(buf_addr(&reg, 0, 512, bid), 512,
+					   512, 8 + i));
+		bids[i] = bid;
+	}
+	ASSERT_EQ(0, rx_next(&crx, &c));
+	EXPECT_EQ(-EOVERFLOW, c.res);
+	EXPECT_EQ(0, c.flags);
+	EXPECT_EQ(9, fdinfo_val(self->fd, "kmbuf_user"));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_kernel"));
+	EXPECT_EQ(55, fdinfo_val(self->fd, "kmbuf_free"));
+	ASSERT_EQ(8, chr_return(&crx, self->fd, bids, 8));
 
 	/* re-armed again and again as the tiny CQ ring keeps filling up */
 	ASSERT_EQ(0, chr_recv(&crx, self->fd, UD_RECV));
-	st.next_seq = 9;
+	st.next_seq = 16;
 	err = recv_gen(&crx, self->fd, &reg, 0, 512, 64, 512, 20000, 8, &st);
 	ASSERT_EQ(NULL, err) TH_LOG("%s at record %llu", err,
 				    (unsigned long long)st.records);
-	EXPECT_LT(0, st.cqes_final_data);
+	EXPECT_LT(100, st.rearms);
+	/* the kept record's buffer goes back with the ring */
+	ASSERT_EQ(0, chr_unbind(&crx, self->fd));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_chr_stashed"));
+	EXPECT_EQ(-1, fdinfo_val(self->fd, "kmbuf_bufs"));
+	kmbuf_region_unmap(&reg);
+	rx_exit(&crx);
+}
+
+/*
+ * IOSQE_CQE_SKIP_SUCCESS on a RECV: either io_uring refuses the
+ * combination (-EINVAL), or the CQ-full end is still seen, because it is
+ * an error, and the record it could not post arrives after the re-arm.
+ * Before, the end was a successful CQE carrying the record, and skipping
+ * it lost the record, its buffer and the re-arm signal.
+ */
+TEST_F_TIMEOUT(kchr, cq_full_skip_success_loses_nothing, 120)
+{
+	struct io_uring_sqe *sqe;
+	struct kmbuf_region reg;
+	struct kmbuf_chr_cmd cmd = { };
+	__u32 bids[8], bid;
+	struct rx_cqe c;
+	struct rx crx;
+	int i;
+
+	ASSERT_EQ(0, rx_init(&crx, 4, 8, 0));
+	ASSERT_EQ(0, kmbuf_region_create(crx.ring.ring_fd, REGION_ID,
+					 64 * 512, 0, 0, &reg));
+	ASSERT_EQ(0, chr_set_mode(self->fd, KMBUF_CHR_MODE_GEN, 512, 0));
+	ASSERT_EQ(0, chr_bind(&crx, self->fd, REGION_ID, 0, 512, 64));
+	sqe = rx_sqe(&crx);
+	kmbuf_prep_uring_cmd(sqe, self->fd, KMBUF_CHR_RECV,
+			     IORING_URING_CMD_MULTISHOT, &cmd, sizeof(cmd));
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	sqe->user_data = UD_RECV;
+	ASSERT_EQ(1, io_uring_submit(&crx.ring));
+	ASSERT_EQ(0, rx_next(&crx, &c));
+	ASSERT_EQ(UD_RECV, c.ud);
+	if (c.res == -EINVAL && !(c.flags & IORING_CQE_F_MORE)) {
+		kmbuf_region_unmap(&reg);
+		rx_exit(&crx);
+		SKIP(return, "io_uring refuses CQE_SKIP_SUCCESS with multishot");
+	}
+	for (i = 0; i < 8; i++) {
+		if (i)
+			ASSERT_EQ(0, rx_next(&crx, &c));
+		ASSERT_EQ(512, c.res);
+		ASSERT_TRUE(c.flags & IORING_CQE_F_MORE);
+		bids[i] = c.flags >> IORING_CQE_BUFFER_SHIFT;
+		EXPECT_EQ(-1, gen_mismatch(buf_addr(&reg, 0, 512, bids[i]),
+					   512, 512, i));
+	}
+	ASSERT_EQ(0, rx_next(&crx, &c)) TH_LOG("the RECV's end was lost");
+	EXPECT_EQ(-EOVERFLOW, c.res);
+	EXPECT_EQ(0, c.flags);
+	ASSERT_EQ(8, chr_return(&crx, self->fd, bids, 8));
+	ASSERT_EQ(0, chr_recv(&crx, self->fd, UD_RECV));
+	ASSERT_EQ(0, rx_next(&crx, &c));
+	ASSERT_EQ(512, c.res);
+	bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+	EXPECT_EQ(-1, gen_mismatch(buf_addr(&reg, 0, 512, bid), 512, 512, 8));
 	ASSERT_EQ(0, chr_unbind(&crx, self->fd));
 	kmbuf_region_unmap(&reg);
 	rx_exit(&crx);
+}
+
+/*
+ * The binding belongs to the io_uring instance whose region it uses: RECV,
+ * RETURN and UNBIND from another instance fail with -EXDEV and change
+ * nothing, even when that instance has a region with the same id.  Before,
+ * ring B's RECV delivered into ring A's region and B could return buffers
+ * A was still reading.
+ */
+TEST_F(kchr, foreign_ring_exdev)
+{
+	int wfd = chr_open(O_WRONLY | O_NONBLOCK);
+	struct kmbuf_region regb;
+	struct rx_cqe c;
+	struct rx rb;
+	__u32 bid;
+
+	ASSERT_LE(0, wfd);
+	ASSERT_EQ(0, rx_init(&rb, 8, 64, 0));
+	ASSERT_EQ(0, kmbuf_region_create(rb.ring.ring_fd, REGION_ID, 65536, 0,
+					 0, &regb));
+	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, 4096, 4));
+	ASSERT_EQ(100, write_rec(wfd, 7, 100));
+
+	/* B can neither receive, nor bind over, nor unbind A's binding */
+	EXPECT_EQ(-EXDEV, rx_cmd_flags(&rb, self->fd, KMBUF_CHR_RECV,
+				       IORING_URING_CMD_MULTISHOT, 0, 0, 0));
+	EXPECT_EQ(-EBUSY, chr_bind(&rb, self->fd, REGION_ID, 0, 4096, 4));
+	EXPECT_EQ(-EXDEV, chr_unbind(&rb, self->fd));
+	EXPECT_EQ(4, fdinfo_val(self->fd, "kmbuf_free"));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_chr_recv"));
+
+	/* A receives the record; B can't return A's buffer */
+	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	ASSERT_EQ(UD_RECV, c.ud);
+	ASSERT_EQ(100, c.res);
+	ASSERT_TRUE(c.flags & IORING_CQE_F_MORE);
+	bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+	EXPECT_EQ(7, check_rec(buf_addr(&self->reg, 0, 4096, bid), c.res));
+	EXPECT_EQ(-EXDEV, chr_return(&rb, self->fd, &bid, 1));
+	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_user"));
+	EXPECT_EQ(1, chr_return(&self->rx, self->fd, &bid, 1));
+	EXPECT_EQ(-EXDEV, chr_unbind(&rb, self->fd));
+	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_chr_recv"));
+
+	EXPECT_EQ(0, chr_unbind(&self->rx, self->fd));
+	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	EXPECT_EQ(-ECANCELED, c.res);
+	/* unbound, B may bind the file to its own region */
+	EXPECT_EQ(0, chr_bind(&rb, self->fd, REGION_ID, 0, 4096, 4));
+	EXPECT_EQ(-EXDEV, chr_unbind(&self->rx, self->fd));
+	EXPECT_EQ(0, chr_unbind(&rb, self->fd));
+	kmbuf_region_unmap(&regb);
+	rx_exit(&rb);
+	close(wfd);
+}
+
+/* Which SQE field sqe_field_cmd() sets to a non-zero value. */
+enum sqe_field {
+	F_NONE, F_IOPRIO, F_ADDR, F_LEN, F_BUF_INDEX, F_FILE_INDEX, F_FIXED,
+	F_PAD1, F_CMD_ADDR, F_CMD_NR, F_CMD_FLAGS, F_CMD128, NR_FIELDS,
+};
+
+static const char *const field_names[NR_FIELDS] = {
+	"none", "ioprio", "addr", "len", "buf_index", "file_index",
+	"IORING_URING_CMD_FIXED", "__pad1", "cmd.addr", "cmd.nr",
+	"cmd.flags", "SQE128 cmd[16..79]",
+};
+
+/* Run command @op with payload @c, and @field set; its result. */
+static int sqe_field_cmd(struct rx *rx, int fd, __u32 op, __u32 ucflags,
+			 struct kmbuf_chr_cmd c, enum sqe_field field)
+{
+	unsigned char payload[80] = { };
+	struct io_uring_sqe *sqe;
+	struct rx_cqe cqe;
+	bool sqe128 = rx->ring.flags & IORING_SETUP_SQE128;
+	__u64 ud = UD_SYNC | ++rx->sync_seq;
+
+	switch (field) {
+	case F_CMD_ADDR:
+		c.addr = 8;
+		break;
+	case F_CMD_NR:
+		c.nr = 1;
+		break;
+	case F_CMD_FLAGS:
+		c.flags = 1;
+		break;
+	case F_FIXED:
+		ucflags |= IORING_URING_CMD_FIXED;
+		break;
+	default:
+		break;
+	}
+	memcpy(payload, &c, sizeof(c));
+	if (field == F_CMD128)
+		payload[79] = 1;
+	sqe = rx_sqe(rx);
+	kmbuf_prep_uring_cmd(sqe, fd, op, ucflags, payload,
+			     sqe128 ? 80 : sizeof(c));
+	sqe->user_data = ud;
+	switch (field) {
+	case F_IOPRIO:
+		sqe->ioprio = 1;
+		break;
+	case F_ADDR:
+		sqe->addr = 1;
+		break;
+	case F_LEN:
+		sqe->len = 1;
+		break;
+	case F_BUF_INDEX:
+		sqe->buf_index = 1;
+		break;
+	case F_FILE_INDEX:
+		sqe->file_index = 1;
+		break;
+	case F_PAD1:
+		sqe->__pad1 = 1;
+		break;
+	default:
+		break;
+	}
+	io_uring_submit(&rx->ring);
+	for (;;) {
+		if (rx_reap(rx, &cqe))
+			return -ETIME;
+		if (cqe.ud == ud)
+			return cqe.res;
+		rx->log[rx->tail++ % RX_LOG] = cqe;
+	}
+}
+
+/*
+ * Every SQE field and payload field a command does not use must be zero
+ * (-EINVAL), so that they can be given a meaning later.  Each command is
+ * set up to fail with another errno (or to succeed) otherwise, so the
+ * -EINVAL can only come from the field.
+ */
+static void check_unused_fields(struct __test_metadata *_metadata,
+				struct rx *rx, int fd)
+{
+	struct kmbuf_chr_mode m = { .mode = KMBUF_CHR_MODE_QUEUE };
+	struct kmbuf_chr_bind b = { .region_id = 7, .buf_size = 4096,
+				    .nr_bufs = 4 };
+	static const __u32 zero_bid;
+	struct {
+		__u32 op, ucflags;
+		struct kmbuf_chr_cmd c;
+		int ok;		/* result with no field set */
+		__u32 used;	/* payload fields the command uses */
+	} cmds[] = {
+		{ KMBUF_CHR_BIND, 0, { .addr = (uintptr_t)&b }, -ENOENT,
+		  1U << F_CMD_ADDR },
+		{ KMBUF_CHR_RECV, IORING_URING_CMD_MULTISHOT, { }, -ENXIO, 0 },
+		{ KMBUF_CHR_RETURN, 0, { .addr = (uintptr_t)&zero_bid, .nr = 1 },
+		  -ENXIO, 1U << F_CMD_ADDR | 1U << F_CMD_NR },
+		{ KMBUF_CHR_UNBIND, 0, { }, -ENXIO, 0 },
+		{ KMBUF_CHR_SET_MODE, 0, { .addr = (uintptr_t)&m }, 0,
+		  1U << F_CMD_ADDR },
+	};
+	bool sqe128 = rx->ring.flags & IORING_SETUP_SQE128;
+	unsigned int i, f;
+
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
+		EXPECT_EQ(cmds[i].ok,
+			  sqe_field_cmd(rx, fd, cmds[i].op, cmds[i].ucflags,
+					cmds[i].c, F_NONE))
+			TH_LOG("cmd %u without a field", i);
+		for (f = F_NONE + 1; f < NR_FIELDS; f++) {
+			if (cmds[i].used & (1U << f))
+				continue;
+			if (f == F_CMD128 && !sqe128)
+				continue;
+			EXPECT_EQ(-EINVAL,
+				  sqe_field_cmd(rx, fd, cmds[i].op,
+						cmds[i].ucflags, cmds[i].c, f))
+				TH_LOG("cmd %u with %s", i, field_names[f]);
+		}
+	}
+}
+
+TEST_F(kchr, unused_sqe_fields)
+{
+	static char fixed_buf[4096];
+	struct iovec iov = { fixed_buf, sizeof(fixed_buf) };
+	struct rx r128;
+
+	/* a registered buffer, so that IORING_URING_CMD_FIXED gets through */
+	ASSERT_EQ(0, io_uring_register_buffers(&self->rx.ring, &iov, 1));
+	check_unused_fields(_metadata, &self->rx, self->fd);
+
+	ASSERT_EQ(0, rx_init(&r128, 8, 64, IORING_SETUP_SQE128));
+	ASSERT_EQ(0, io_uring_register_buffers(&r128.ring, &iov, 1));
+	check_unused_fields(_metadata, &r128, self->fd);
+	rx_exit(&r128);
 }
 
 TEST_HARNESS_MAIN
