@@ -202,8 +202,11 @@ static void kmbuf_chr_take_back(struct kmbuf_ring *ring, const u32 *bids,
 
 	if (!nr || kmbuf_ring_return(ring, bids, nr) == nr)
 		return;
-	for (i = 0; i < nr; i++)
-		kmbuf_ring_return(ring, &bids[i], 1);
+	for (i = 0; i < nr; i++) {
+		/* -EALREADY: userspace gave this one back itself, it is free */
+		if (kmbuf_ring_return(ring, &bids[i], 1) != 1)
+			continue;
+	}
 }
 
 static void kmbuf_chr_unannounce(struct kmbuf_ring *ring,
