@@ -44,9 +44,7 @@ if [ -n "$ksrcs" ]; then
 		objs+=" $o"
 	done
 	if [ -n "$objs" ]; then
-		cc=()
-		command -v ccache >/dev/null && cc=(CC="ccache gcc" HOSTCC="ccache gcc")
-		out=$(make -s -C "$TREE" O="$OBJ" "${cc[@]}" W=1 C=1 $objs 2>&1)
+		out=$(make -s -C "$TREE" O="$OBJ" W=1 C=1 $objs 2>&1)
 		for o in $objs; do
 			f=${o%.o}.c
 			w=$(echo "$out" | grep -E "${f%.c}\.[ch]:[0-9]+:.*(warning|error)" || true)
