@@ -34,13 +34,30 @@ for p in $(grep -v '^\s*\(#\|$\)' patches/series); do
 done
 
 # --- sparse + W=1 on our kernel objects -------------------------------------
+# The objects are rebuilt with W=1 C=1 while the kernel build's own objects
+# and .cmd files wait in $stash; putting them back afterwards (mtimes kept)
+# leaves the next `make kernel` with nothing to redo, where W=1 objects would
+# make it recompile them and relink vmlinux and the modules.
+stash=$OBJ/.kmbuf-static-stash
+unstash() {
+	[ -d "$stash" ] || return 0
+	(cd "$stash" && find . -type f) | while read -r f; do
+		mv -f "$stash/$f" "$OBJ/$f"
+	done
+	rm -rf "$stash"
+}
 if [ -n "$ksrcs" ]; then
+	rm -rf "$stash"	# from a run killed outright: kbuild redoes those objects
+	trap unstash EXIT
 	objs=""
 	for f in $ksrcs; do
 		o=${f%.c}.o
 		# only objects the current config builds
 		[ -f "$OBJ/$o" ] || continue
-		rm -f "$OBJ/$o"
+		c=$(dirname "$o")/.$(basename "$o").cmd
+		mkdir -p "$stash/$(dirname "$o")"
+		mv "$OBJ/$o" "$stash/$o"
+		[ ! -f "$OBJ/$c" ] || mv "$OBJ/$c" "$stash/$c"
 		objs+=" $o"
 	done
 	if [ -n "$objs" ]; then
@@ -55,6 +72,7 @@ if [ -n "$ksrcs" ]; then
 			fi
 		done
 	fi
+	unstash
 fi
 
 # --- kernel-doc -------------------------------------------------------------
