@@ -62,7 +62,7 @@ config: tree
 kernel: config
 	@mkdir -p $(LOGS)
 	@echo "==> building kernel ($(KCONF)) in $(OBJ), log: $(LOGS)/build.log"
-	@$(LOCK) $(KMAKE) all >$(LOGS)/build.log 2>&1 || \
+	@$(LOCK) $(S)/kbuild.sh $(LOGS)/build.log $(KMAKE) all || \
 		{ grep -E 'error|Error' $(LOGS)/build.log | head -40; \
 		  tail -20 $(LOGS)/build.log; echo "ERROR: kernel build failed"; exit 1; }
 
