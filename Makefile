@@ -21,15 +21,20 @@ OBJ      := $(B)/obj-$(KCONF)
 LOGS     := $(B)/logs
 PROGS    := $(B)/progs
 JOBS     ?= $(shell echo $$(( $$(nproc) + 1 )))
-CCACHE   := $(shell command -v ccache 2>/dev/null)
+# ccache is used through $(B)/ccache-bin/gcc, a link that scripts/lib.sh
+# creates once ccache is installed: kbuild always runs plain `gcc`, so the
+# command lines it records do not depend on whether ccache existed when this
+# Makefile was parsed (on a fresh machine, `deps` installs it midway).
+ifeq ($(filter $(B)/ccache-bin,$(subst :, ,$(PATH))),)
+export PATH := $(B)/ccache-bin:$(PATH)
+endif
 export KCONF B TREE OBJ CCACHE_DIR := $(or $(CCACHE_DIR),$(HOME)/.cache/ccache)
 export CCACHE_BASEDIR := $(B)
 export KBUILD_BUILD_USER := kmbuf
 export KBUILD_BUILD_HOST := kmbuf
 export KBUILD_BUILD_TIMESTAMP := 2026-01-01
 
-KMAKE := $(MAKE) -s -C $(TREE) O=$(OBJ) -j$(JOBS) \
-	 $(if $(CCACHE),CC="ccache gcc" HOSTCC="ccache gcc")
+KMAKE := $(MAKE) -s -C $(TREE) O=$(OBJ) -j$(JOBS)
 SELFTESTS := $(TREE)/tools/testing/selftests/kmbuf
 
 S := scripts
@@ -57,7 +62,7 @@ config: tree
 kernel: config
 	@mkdir -p $(LOGS)
 	@echo "==> building kernel ($(KCONF)) in $(OBJ), log: $(LOGS)/build.log"
-	@$(LOCK) $(KMAKE) all >$(LOGS)/build.log 2>&1 || \
+	@$(LOCK) $(S)/kbuild.sh $(LOGS)/build.log $(KMAKE) all || \
 		{ grep -E 'error|Error' $(LOGS)/build.log | head -40; \
 		  tail -20 $(LOGS)/build.log; echo "ERROR: kernel build failed"; exit 1; }
 

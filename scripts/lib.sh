@@ -8,6 +8,28 @@ KCONF=${KCONF:-debug}
 OBJ=${OBJ:-$B/obj-$KCONF}
 SRC_TARBALL=${SRC_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 
+# ccache without changing the compiler's command line: kbuild runs plain
+# `gcc` (CC and HOSTCC), and $B/ccache-bin, first in PATH, holds a `gcc` link
+# to ccache once ccache is installed (ccache then runs the next `gcc` in
+# PATH). What kbuild records in its .cmd files and CONFIG_CC_VERSION_TEXT are
+# the same with and without ccache, so a run where scripts/deps.sh installed
+# ccache midway and the next run agree and nothing is rebuilt. The Makefile
+# puts the same directory first in PATH.
+ccache_link() {
+	local dir=$B/ccache-bin cc
+	case ":$PATH:" in
+	*":$dir:"*) ;;
+	*) PATH=$dir:$PATH ;;
+	esac
+	if cc=$(command -v ccache 2>/dev/null); then
+		[ "$(readlink "$dir/gcc" 2>/dev/null)" = "$cc" ] && return 0
+		mkdir -p "$dir" && ln -sfn "$cc" "$dir/gcc"
+	else
+		rm -f "$dir/gcc"
+	fi
+}
+ccache_link
+
 # Directories of the kernel tree that hold our new (overlay) files.
 OVERLAY_DIRS="io_uring include drivers samples tools Documentation lib block"
 

@@ -34,19 +34,34 @@ for p in $(grep -v '^\s*\(#\|$\)' patches/series); do
 done
 
 # --- sparse + W=1 on our kernel objects -------------------------------------
+# The objects are rebuilt with W=1 C=1 while the kernel build's own objects
+# and .cmd files wait in $stash; putting them back afterwards (mtimes kept)
+# leaves the next `make kernel` with nothing to redo, where W=1 objects would
+# make it recompile them and relink vmlinux and the modules.
+stash=$OBJ/.kmbuf-static-stash
+unstash() {
+	[ -d "$stash" ] || return 0
+	(cd "$stash" && find . -type f) | while read -r f; do
+		mv -f "$stash/$f" "$OBJ/$f"
+	done
+	rm -rf "$stash"
+}
 if [ -n "$ksrcs" ]; then
+	rm -rf "$stash"	# from a run killed outright: kbuild redoes those objects
+	trap unstash EXIT
 	objs=""
 	for f in $ksrcs; do
 		o=${f%.c}.o
 		# only objects the current config builds
 		[ -f "$OBJ/$o" ] || continue
-		rm -f "$OBJ/$o"
+		c=$(dirname "$o")/.$(basename "$o").cmd
+		mkdir -p "$stash/$(dirname "$o")"
+		mv "$OBJ/$o" "$stash/$o"
+		[ ! -f "$OBJ/$c" ] || mv "$OBJ/$c" "$stash/$c"
 		objs+=" $o"
 	done
 	if [ -n "$objs" ]; then
-		cc=()
-		command -v ccache >/dev/null && cc=(CC="ccache gcc" HOSTCC="ccache gcc")
-		out=$(make -s -C "$TREE" O="$OBJ" "${cc[@]}" W=1 C=1 $objs 2>&1)
+		out=$(make -s -C "$TREE" O="$OBJ" W=1 C=1 $objs 2>&1)
 		for o in $objs; do
 			f=${o%.o}.c
 			w=$(echo "$out" | grep -E "${f%.c}\.[ch]:[0-9]+:.*(warning|error)" || true)
@@ -57,6 +72,7 @@ if [ -n "$ksrcs" ]; then
 			fi
 		done
 	fi
+	unstash
 fi
 
 # --- kernel-doc -------------------------------------------------------------
