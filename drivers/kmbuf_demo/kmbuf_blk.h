@@ -56,6 +56,7 @@ struct kmbuf_blk_dev {
 /* kmbuf_blk_cmd.c */
 int kmbuf_blk_uring_cmd(struct block_device *bdev, struct io_uring_cmd *cmd,
 			unsigned int issue_flags);
+bool kmbuf_blk_uring_cmd_writes(u32 cmd_op);
 void kmbuf_blk_release_file(struct block_device *bdev, struct file *file);
 void kmbuf_blk_unbind_all(struct kmbuf_blk_dev *dev);
 

@@ -421,8 +421,6 @@ static int kmbuf_blk_write(struct kmbuf_blk_dev *dev,
 	struct io_uring_region *region;
 	int ret;
 
-	if (!(cmd->file->f_mode & FMODE_WRITE))
-		return -EBADF;
 	if (bdev_read_only(bdev))
 		return -EPERM;
 	ret = kmbuf_blk_check_io(dev, c->offset, c->len);
@@ -503,10 +501,31 @@ static int kmbuf_blk_unbind(struct io_uring_cmd *cmd)
 }
 
 /**
+ * kmbuf_blk_uring_cmd_writes() - block_device_operations.uring_cmd_writes
+ * @cmd_op: a command for kmbuf_blk_uring_cmd()
+ *
+ * The block layer runs every command only on a file open for reading, and
+ * the ones this returns true for only on a file also open for writing
+ * (-EBADF otherwise).  Only KMBUF_BLK_WRITE changes the disk; BIND,
+ * RETURN and UNBIND change just the file's own binding, which belongs to
+ * reading.
+ *
+ * Context: Any context.
+ * Return: true if @cmd_op needs a file open for writing.
+ */
+bool kmbuf_blk_uring_cmd_writes(u32 cmd_op)
+{
+	return cmd_op == KMBUF_BLK_WRITE;
+}
+
+/**
  * kmbuf_blk_uring_cmd() - block_device_operations.uring_cmd of kmbuf_blk
  * @bdev: the disk
  * @cmd: the command
  * @issue_flags: io_uring's issue flags
+ *
+ * The block layer has checked the file's access mode (see
+ * kmbuf_blk_uring_cmd_writes()).
  *
  * Context: Process context (io_uring submission or io-wq worker).
  * Return: a result for the CQE, or -EIOCBQUEUED if the command completes

@@ -202,6 +202,7 @@ static const struct blk_mq_ops kmbuf_blk_mq_ops = {
 static const struct block_device_operations kmbuf_blk_fops = {
 	.owner		= THIS_MODULE,
 	.uring_cmd	= kmbuf_blk_uring_cmd,
+	.uring_cmd_writes = kmbuf_blk_uring_cmd_writes,
 	.release_file	= kmbuf_blk_release_file,
 };
 

@@ -1156,6 +1156,7 @@ static const struct file_operations kmbuf_chr_fops = {
 	.unlocked_ioctl	= kmbuf_chr_ioctl,
 	.uring_cmd	= kmbuf_chr_uring_cmd,
 	.show_fdinfo	= kmbuf_chr_show_fdinfo,
+	.fop_flags	= FOP_URING_CMD_MULTISHOT | FOP_URING_CMD_CANCEL,
 };
 
 static struct miscdevice kmbuf_chr_misc = {

@@ -22,6 +22,10 @@
  * sqe->len, sqe->ioprio and sqe->uring_cmd_flags must be 0.  Unknown
  * commands fail with ENOTTY, non-zero reserved fields with EINVAL.
  *
+ * Access: the block layer checks it before anything else.  Every command
+ * fails with EBADF on a file not open for reading (even an unknown one),
+ * KMBUF_BLK_WRITE also on a file not open for writing.
+ *
  * Like O_DIRECT, KMBUF_BLK_READ and KMBUF_BLK_WRITE bypass the page cache
  * of the block device and keep it coherent: a READ first writes back dirty
  * cached pages of its range, a WRITE writes back and drops them, so each
@@ -124,10 +128,10 @@ struct kmbuf_blk_bind {
  * at byte sqe->addr of the region, to device offset.  Any region of the
  * ring may be the source; the checksums are computed on the device's own
  * copy, so changing the source while the write runs cannot make them
- * wrong.  Res = len.  EBADF: the file is not open for writing; EPERM: the
- * device is read-only; ENOENT: no such region; EFAULT: the source range is
- * not inside the region; EINVAL, ERANGE, EMSGSIZE (len above
- * %KMBUF_BLK_MAX_IO): as for KMBUF_BLK_READ; EIO.
+ * wrong.  Res = len.  EBADF: the file is not open for both reading and
+ * writing; EPERM: the device is read-only; ENOENT: no such region; EFAULT:
+ * the source range is not inside the region; EINVAL, ERANGE, EMSGSIZE (len
+ * above %KMBUF_BLK_MAX_IO): as for KMBUF_BLK_READ; EIO.
  */
 #define KMBUF_BLK_WRITE		_IO(KMBUF_BLK_MAGIC, 2)
 /*

@@ -31,23 +31,58 @@ int kmbuf_io_uring_enter(int ring_fd, unsigned int to_submit,
 	return ret < 0 ? -errno : (int)ret;
 }
 
+/* mmap offset of region @id on a kmbuf kernel, see <linux/io_uring.h> */
+#define KMBUF_PROBE_OFF(id)	(0x20000000ULL | ((__u64)(id) << 16))
+
 int kmbuf_region_probe(int ring_fd)
 {
-	/*
-	 * A read-only descriptor with a stray user_addr: the kmbuf kernel
-	 * knows the flag and faults on the address, upstream kernels reject
-	 * the unknown flag with -EINVAL, older ones the opcode.  Nothing is
-	 * registered in any case.
-	 */
-	struct io_uring_region_desc rd = {
-		.user_addr = 0x10000,
-		.size = 0x10000,
-		.flags = IORING_MEM_REGION_RDONLY,
-	};
-	int ret;
+	size_t pgsz = (size_t)sysconf(_SC_PAGESIZE);
+	struct io_uring_region_desc rd;
+	struct io_uring_params p;
+	void *ro = NULL, *rw = NULL;
+	size_t i;
+	int fd, ret;
 
-	ret = kmbuf_region_register(ring_fd, &rd, 0);
-	return ret == -EFAULT ? 0 : -EOPNOTSUPP;
+	(void)ring_fd;	/* a scratch ring keeps the caller's ring untouched */
+	memset(&p, 0, sizeof(p));
+	fd = (int)syscall(__NR_io_uring_setup, 1, &p);
+	if (fd < 0)
+		return -errno;
+
+	/*
+	 * Use every extension once: a non-zero id, IORING_MEM_REGION_RDONLY
+	 * and the per-id mmap offset.  A kernel without them fails the
+	 * registration (whatever the errno), returns another offset, or
+	 * lets the region be mapped writable.
+	 */
+	memset(&rd, 0, sizeof(rd));
+	rd.size = pgsz;
+	rd.flags = IORING_MEM_REGION_RDONLY;
+	rd.id = 1;
+	ret = kmbuf_region_register(fd, &rd, 0);
+	if (ret == -ENOMEM || ret == -EAGAIN) {
+		goto out;	/* can't tell: out of memory or RLIMIT_MEMLOCK */
+	} else if (ret || rd.mmap_offset != KMBUF_PROBE_OFF(1)) {
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	ret = kmbuf_region_mmap(fd, rd.mmap_offset, pgsz, PROT_READ, &ro);
+	if (ret) {
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	for (i = 0; i < pgsz; i++)	/* kernel memory starts zeroed */
+		if (((unsigned char *)ro)[i])
+			ret = -EOPNOTSUPP;
+	munmap(ro, pgsz);
+	if (!kmbuf_region_mmap(fd, rd.mmap_offset, pgsz,
+			       PROT_READ | PROT_WRITE, &rw)) {
+		munmap(rw, pgsz);
+		ret = -EOPNOTSUPP;	/* read-only not enforced */
+	}
+out:
+	close(fd);
+	return ret;
 }
 
 int kmbuf_region_register(int ring_fd, struct io_uring_region_desc *rd,

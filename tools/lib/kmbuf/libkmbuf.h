@@ -30,9 +30,24 @@ int kmbuf_io_uring_enter(int ring_fd, unsigned int to_submit,
 			 const void *arg, size_t argsz);
 
 /*
- * Return 0 if the kernel has memory regions with the kmbuf extensions
- * (region ids, IORING_MEM_REGION_RDONLY), -EOPNOTSUPP if it has none or
- * only upstream's single region.  Registers nothing.
+ * Return 0 if the kernel has the kmbuf extensions of <linux/io_uring.h>:
+ * memory regions with ids 1..15, IORING_MEM_REGION_RDONLY, the mmap offset
+ * 0x20000000 | id << 16.  Such a kernel also runs IORING_URING_CMD_MULTISHOT
+ * commands of drivers that support them (others fail the flag with
+ * EINVAL) and lets IORING_OP_ASYNC_CANCEL, IORING_REGISTER_SYNC_CANCEL and
+ * linked timeouts cancel the queued commands of drivers that allow it
+ * (kmbuf_chr's RECV).  See Documentation/io_uring/kmbuf.rst.
+ *
+ * It finds out by trying, not from an errno: on a scratch ring of its own
+ * it registers a one-page read-only region with id 1 and checks the
+ * returned offset, that the page maps read-only and reads as zeroes, and
+ * that a writable mapping is refused.  Returns -EOPNOTSUPP if any step
+ * fails, -ENOMEM or -EAGAIN if the region could not be allocated or
+ * charged to RLIMIT_MEMLOCK (unknown), or the errno of io_uring_setup(2)
+ * (e.g. -EPERM when io_uring is disabled).  @ring_fd is not used; the
+ * caller's ring is left alone.  The scratch ring and its page are gone
+ * when the function returns, though their memory may be freed a moment
+ * later.
  */
 int kmbuf_region_probe(int ring_fd);
 
