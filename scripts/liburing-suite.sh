@@ -15,9 +15,9 @@
 #
 #   ours   our $KCONF kernel (build/obj-$KCONF, `make initramfs`)
 #   stock  the pristine Debian tree (build/linux's `base` tag, no patches/, no
-#          overlay) exported to build/linux-stock and configured by
+#          overlay) exported to build/stock/linux and configured by
 #          scripts/config.sh from the same fragments as ours, built in
-#          build/obj-stock-$KCONF. Options that stock 6.12 does not have
+#          build/stock/obj-$KCONF. Options that stock 6.12 does not have
 #          (ours: CONFIG_KMBUF_*, CONFIG_SAMPLE_KMBUF) drop out and are listed;
 #          any other difference stops the script.
 #
@@ -31,7 +31,8 @@
 # Environment:
 #   LIBURING_REV  revision of a git source to build (default HEAD), e.g.
 #                 liburing-2.15
-#   LU_KERNELS    kernels to run, in order (default "stock ours"); "none"
+#   LU_KERNELS    kernels to run, in order (default "stock ours"; two
+#                 invocations with one kernel each may run at once); "none"
 #                 only compares the result files already in build/liburing
 #   LU_TIMEOUT    seconds per test (default 60)
 #   LIBURING_REF  the Debian-config reference file
@@ -44,8 +45,11 @@ work=$B/liburing
 ref=${LIBURING_REF:-$KMBUF_TOP/../shared/reference/liburing-suite-stock-6.12.txt}
 kernels=${LU_KERNELS:-stock ours}
 [ "$kernels" != none ] || kernels=
-STREE=$B/linux-stock
-SOBJ=$B/obj-stock-$KCONF
+# build/stock/{linux,obj-$KCONF} mirror build/{linux,obj-$KCONF}: the same
+# relative paths let ccache (preprocessor mode) reuse our kernel's objects
+# for every file that neither our patches nor our options change.
+STREE=$B/stock/linux
+SOBJ=$B/stock/obj-$KCONF
 JOBS=${JOBS:-$(( $(nproc) + 1 ))}
 
 # liburing's tests, built statically into $work/tests (reused while the
@@ -137,14 +141,14 @@ stock_kernel() {
 		{ tail -20 "$B/logs/build-stock.log"; die "stock kernel build failed"; }
 }
 
-# run_suite KIND IMAGE: every test in $work/list, results to
+# run_suite KIND IMAGE: every test in $work/list.$$, results to
 # $work/results-KIND-$KCONF.txt. A test that takes the guest down (no result
 # after its LUSTART) is recorded as failed and the rest of its batch reruns.
 run_suite() {
 	local kind=$1 image=$2 out=$work/results-$1-$KCONF.txt
 	local batch=0 rc t0 t1 last n
 	local -a pending chunk files
-	mapfile -t pending < "$work/list"
+	mapfile -t pending < "$work/list.$$"
 	{
 		echo "# liburing $(cat "$work/tests/.desc"), kernel: $kind ($image)"
 		echo "# LU_TIMEOUT=${LU_TIMEOUT:-60} VM_MEM=3G VM_CPU=${VM_CPU:-max} ACCEL=${ACCEL:-auto}"
@@ -162,16 +166,16 @@ run_suite() {
 			-o "$B/vm/liburing-$kind-$batch" "${files[@]}" \
 			-f "$KMBUF_TOP/scripts/guest/liburing-run.sh" \
 			-- "LU_TIMEOUT=${LU_TIMEOUT:-60} sh ./liburing-run.sh" \
-			> "$work/batch.out" 2> "$work/batch.err" || rc=$?
-		grep -v '^LUSTART ' "$work/batch.out" >> "$out" || true
+			> "$work/batch-$kind.out" 2> "$work/batch-$kind.err" || rc=$?
+		grep -v '^LUSTART ' "$work/batch-$kind.out" >> "$out" || true
 		echo "LUINFO batch $batch vm-rc=$rc log=$B/vm/liburing-$kind-$batch/console.log" >> "$out"
-		if [ -s "$work/batch.err" ]; then
+		if [ -s "$work/batch-$kind.err" ]; then
 			echo "---- $kind batch $batch: vm.sh rc=$rc ----" >&2
-			head -40 "$work/batch.err" >&2
-			sed 's/^/LUVM /' "$work/batch.err" >> "$out"
+			head -40 "$work/batch-$kind.err" >&2
+			sed 's/^/LUVM /' "$work/batch-$kind.err" >> "$out"
 		fi
-		last=$(sed -n 's/^LUSTART //p' "$work/batch.out" | tail -1)
-		if [ -n "$last" ] && ! grep -q "^LU [A-Z]* $last " "$work/batch.out"; then
+		last=$(sed -n 's/^LUSTART //p' "$work/batch-$kind.out" | tail -1)
+		if [ -n "$last" ] && ! grep -q "^LU [A-Z]* $last " "$work/batch-$kind.out"; then
 			echo "LU FAIL $last rc=guest-died-$rc" >> "$out"
 			# the tests of the batch after $last did not run
 			n=0
@@ -190,6 +194,7 @@ run_suite() {
 	t1=$(date +%s)
 	echo "LUINFO wall $((t1 - t0))s" >> "$out"
 	log "$kind: $((t1 - t0))s, results in $out"
+	rm -f "$work/batch-$kind.out" "$work/batch-$kind.err"
 }
 
 # Print "name STATUS[(rc)] t=" lines for a result file (empty if missing).
@@ -307,9 +312,9 @@ if [ -n "$kernels" ]; then
 		for t in "$@"; do
 			[ -f "$work/tests/$t" ] || die "no test $t in liburing's test/"
 		done
-		printf '%s\n' "$@" | LC_ALL=C sort > "$work/list"
+		printf '%s\n' "$@" | LC_ALL=C sort > "$work/list.$$"
 	else
-		(cd "$work/tests" && ls -1 -- *.t) | LC_ALL=C sort > "$work/list"
+		(cd "$work/tests" && ls -1 -- *.t) | LC_ALL=C sort > "$work/list.$$"
 	fi
 	log "building our kernel and the initramfs (make initramfs)"
 	make -s -C "$KMBUF_TOP" initramfs >/dev/null
@@ -321,5 +326,6 @@ if [ -n "$kernels" ]; then
 		*)	die "LU_KERNELS: unknown kernel $k (ours, stock)" ;;
 		esac
 	done
+	rm -f "$work/list.$$"
 fi
 compare "$@"
