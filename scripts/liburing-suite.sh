@@ -295,7 +295,7 @@ compare() {
 	done
 	for f in "$stock" "$ours"; do
 		[ -f "$f" ] || continue
-		grep -h 'reg-wait: ' "$f" | head -3 | sed "s/^/  $(basename "$f" .txt): /"
+		grep -h 'reg-wait: ' "$f" | head -3 | sed "s/^/  $(basename "$f" .txt): /" || true
 		! grep -q '^LUVM ' "$f" ||
 			echo "  $(basename "$f"): vm.sh reported problems (LUVM lines; a kernel splat makes it exit 3)"
 	done
