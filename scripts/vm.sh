@@ -14,6 +14,9 @@
 #       stall); any splat is printed and makes the run fail (exit 3).
 #       Logs: DIR (default build/vm/run-PID, linked as build/vm/last)/
 #       console.log and out.log.
+#       VM_KERNEL boots another kernel image with the same initramfs
+#       (default $OBJ/arch/x86/boot/bzImage); our modules in the initramfs
+#       then do not match it, so only commands that load none work.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -88,6 +91,7 @@ scan_log() {
 run() {
 	local files=() timeout=${VM_TIMEOUT:-600} leak=0 outdir=$B/vm/run-$$
 	local mem=${VM_MEM:-2G} cpu=${VM_CPU:-max} acc extra rc splat=0 cmdline
+	local kernel=${VM_KERNEL:-$OBJ/arch/x86/boot/bzImage}
 	local -a qemu_extra
 	# VM_QEMU_ARGS: extra QEMU options, e.g. a monitor socket for profiling
 	read -r -a qemu_extra <<< "${VM_QEMU_ARGS:-}"
@@ -109,7 +113,7 @@ run() {
 		ln -sfn "run-$$" "$B/vm/last"
 	fi
 	[ -f "$CPIO" ] || die "no initramfs: run 'make initramfs' first"
-	[ -f "$OBJ/arch/x86/boot/bzImage" ] || die "no kernel: run 'make kernel' first"
+	[ -f "$kernel" ] || die "no kernel $kernel: run 'make kernel' first"
 
 	rm -rf "$outdir"
 	mkdir -p "$outdir/extra/etc/kmbuf" "$outdir/extra/work"
@@ -131,7 +135,7 @@ run() {
 	timeout -k 10 "$timeout" qemu-system-x86_64 -accel "$acc" -cpu "$cpu" \
 		-m "$mem" -smp 2 -display none -monitor none -no-reboot \
 		-serial "file:$outdir/console.log" -serial "file:$outdir/out.log" \
-		-kernel "$OBJ/arch/x86/boot/bzImage" -initrd "$outdir/initrd.cpio" \
+		-kernel "$kernel" -initrd "$outdir/initrd.cpio" \
 		-append "$cmdline" "${qemu_extra[@]}" </dev/null >"$outdir/qemu.log" 2>&1 || rc=$?
 	rm -f "$outdir/initrd.cpio" "$outdir/extra.cpio"
 	rm -rf "$outdir/extra"
