@@ -67,25 +67,6 @@ static void *buf_addr(struct kmbuf_region *reg, __u64 off, __u32 size,
 	return (char *)reg->addr + off + (size_t)bid * size;
 }
 
-/* Value of "name:\t<n>" in the fdinfo of @fd, or -1. */
-static long long fdinfo_val(int fd, const char *name)
-{
-	char path[64], line[128];
-	long long val = -1;
-	size_t len = strlen(name);
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, len) && line[len] == ':')
-			val = strtoll(line + len + 1, NULL, 10);
-	fclose(f);
-	return val;
-}
-
 /*
  * Receive @n generator records of @rec_size from the armed RECV (user_data
  * UD_RECV) into buffers of @buf_size at @off, checking each, returning
@@ -260,37 +241,6 @@ TEST_F(kchr, gen_record_too_big)
 	EXPECT_EQ(-EMSGSIZE, c.res);
 	EXPECT_EQ(0, c.flags & (IORING_CQE_F_MORE | IORING_CQE_F_BUFFER));
 	EXPECT_EQ(4, fdinfo_val(self->fd, "kmbuf_free"));
-}
-
-/* Write one queue record: a header (seq, len) and a payload from both. */
-static int write_rec(int fd, unsigned int seq, unsigned int len)
-{
-	unsigned char buf[8192];
-	unsigned int i;
-
-	memcpy(buf, &seq, 4);
-	memcpy(buf + 4, &len, 4);
-	for (i = 8; i < len; i++)
-		buf[i] = (unsigned char)(seq * 31 + i);
-	return write(fd, buf, len);
-}
-
-/* Check a queue record; returns its seq or -1. */
-static long check_rec(const unsigned char *buf, int len)
-{
-	unsigned int seq, rlen;
-	int i;
-
-	if (len < 8)
-		return -1;
-	memcpy(&seq, buf, 4);
-	memcpy(&rlen, buf + 4, 4);
-	if (rlen != (unsigned int)len)
-		return -1;
-	for (i = 8; i < len; i++)
-		if (buf[i] != (unsigned char)(seq * 31 + i))
-			return -1;
-	return seq;
 }
 
 static unsigned int rec_len(unsigned int seq)

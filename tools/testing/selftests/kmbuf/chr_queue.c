@@ -23,37 +23,6 @@
 #define UD_RECV		0x100
 #define UD_WRITE	0x200
 
-/* Write one queue record: a header (seq, len) and a payload from both. */
-static int write_rec(int fd, unsigned int seq, unsigned int len)
-{
-	static unsigned char buf[KMBUF_CHR_MAX_RECORD];
-	unsigned int i;
-
-	memcpy(buf, &seq, 4);
-	memcpy(buf + 4, &len, 4);
-	for (i = 8; i < len; i++)
-		buf[i] = (unsigned char)(seq * 31 + i);
-	return write(fd, buf, len);
-}
-
-/* Check a queue record; returns its seq or -1. */
-static long check_rec(const unsigned char *buf, int len)
-{
-	unsigned int seq, rlen;
-	int i;
-
-	if (len < 8)
-		return -1;
-	memcpy(&seq, buf, 4);
-	memcpy(&rlen, buf + 4, 4);
-	if (rlen != (unsigned int)len)
-		return -1;
-	for (i = 8; i < len; i++)
-		if (buf[i] != (unsigned char)(seq * 31 + i))
-			return -1;
-	return seq;
-}
-
 /* Read one record from @fd: its seq, or -errno. */
 static long read_rec(int fd)
 {

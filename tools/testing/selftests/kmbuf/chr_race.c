@@ -36,25 +36,6 @@
 
 static unsigned int rounds = 600;
 
-/* Value of "name:\t<n>" in the fdinfo of @fd, or -1. */
-static long long fdinfo_val(int fd, const char *name)
-{
-	char path[64], line[128];
-	long long val = -1;
-	size_t len = strlen(name);
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, len) && line[len] == ':')
-			val = strtoll(line + len + 1, NULL, 10);
-	fclose(f);
-	return val;
-}
-
 struct race {
 	struct rx		rx;
 	struct kmbuf_region	reg;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -247,6 +248,56 @@ static inline long gen_mismatch(const void *buf, int len, __u32 rec_size,
 		if (w[i] != kmbuf_chr_gen_word(seq, rec_size, i))
 			return i;
 	return -1;
+}
+
+/* Value of "name:\t<n>" in the fdinfo of @fd, or -1. */
+static inline long long fdinfo_val(int fd, const char *name)
+{
+	char path[64], line[128];
+	long long val = -1;
+	size_t len = strlen(name);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, len) && line[len] == ':')
+			val = strtoll(line + len + 1, NULL, 10);
+	fclose(f);
+	return val;
+}
+
+/* Write one queue record: a header (seq, len) and a payload from both. */
+static inline int write_rec(int fd, unsigned int seq, unsigned int len)
+{
+	unsigned char buf[KMBUF_CHR_MAX_RECORD];	/* threads write too */
+	unsigned int i;
+
+	memcpy(buf, &seq, 4);
+	memcpy(buf + 4, &len, 4);
+	for (i = 8; i < len; i++)
+		buf[i] = (unsigned char)(seq * 31 + i);
+	return write(fd, buf, len);
+}
+
+/* Check a queue record; returns its seq or -1. */
+static inline long check_rec(const unsigned char *buf, int len)
+{
+	unsigned int seq, rlen;
+	int i;
+
+	if (len < 8)
+		return -1;
+	memcpy(&seq, buf, 4);
+	memcpy(&rlen, buf + 4, 4);
+	if (rlen != (unsigned int)len)
+		return -1;
+	for (i = 8; i < len; i++)
+		if (buf[i] != (unsigned char)(seq * 31 + i))
+			return -1;
+	return seq;
 }
 
 #endif /* KMBUF_CHR_UTIL_H */
