@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "chr_util.h"
+#include "blk_util.h"
 #include "../kselftest_harness.h"
 
 #define NOBODY		65534
@@ -274,6 +275,66 @@ TEST_F(queue, efault_puts_record_back)
 	EXPECT_EQ(1, read_rec(self->fd));
 	EXPECT_EQ(2, read_rec(self->fd));
 	EXPECT_EQ(-EAGAIN, read_rec(self->fd));
+}
+
+struct stalled_reader {
+	int	fd;
+	void	*dst;
+	long	ret;
+	int	done;
+};
+
+static void *stalled_read(void *arg)
+{
+	struct stalled_reader *r = arg;
+
+	r->ret = read(r->fd, r->dst, 8192);
+	__atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/*
+ * A reader whose memory faults slowly holds up no other reader: its
+ * destination is a private mapping of a kmbuf_blk block that is not cached
+ * and takes 1 s to read (delay_us), so its copy stalls in the page fault.
+ * Another reader of the same queue gets the other record meanwhile.
+ * Before, the queue's mutex was held across the copy and the second
+ * reader waited for the first.
+ */
+TEST_F(queue, stalled_reader_holds_up_nobody)
+{
+	struct stalled_reader r = { .fd = self->fd };
+	long pg = sysconf(_SC_PAGESIZE), seq;
+	int bfd, fd2;
+	pthread_t t;
+
+	if (blk_load())
+		SKIP(return, "kmbuf_blk not available");
+	bfd = open(BLK_DEV, O_RDONLY);
+	ASSERT_LE(0, bfd);
+	fd2 = chr_open(O_RDWR | O_NONBLOCK);
+	ASSERT_LE(0, fd2);
+	posix_fadvise(bfd, 0, 0, POSIX_FADV_DONTNEED);
+	ASSERT_EQ(0, blk_dbg_write("delay_us", 1000000));
+	r.dst = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, bfd,
+		     64 * pg);
+	ASSERT_NE(MAP_FAILED, r.dst);
+	ASSERT_EQ(5000, write_rec(self->fd, 1, 5000));
+	ASSERT_EQ(5000, write_rec(self->fd, 2, 5000));
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, stalled_read, &r));
+	usleep(200 * 1000);	/* the first reader is in its fault by now */
+	seq = read_rec(fd2);
+	EXPECT_FALSE(__atomic_load_n(&r.done, __ATOMIC_SEQ_CST))
+		TH_LOG("the second reader waited for the stalled one");
+	pthread_join(t, NULL);
+	EXPECT_TRUE(seq == 1 || seq == 2);
+	EXPECT_EQ(5000, r.ret);
+	EXPECT_EQ(3 - seq, check_rec(r.dst, 5000));
+	EXPECT_EQ(0, blk_dbg_write("delay_us", 0));
+	munmap(r.dst, 2 * pg);
+	close(fd2);
+	close(bfd);
 }
 
 #define PAT_READS	1500
