@@ -22,11 +22,14 @@
 #include <linux/minmax.h>
 #include <linux/types.h>
 #include <uapi/linux/io_uring.h>
+#include <uapi/linux/kmbuf.h>
 
 struct bio_vec;
 struct io_uring_cmd;
 struct io_uring_region;
+struct kmbuf_port;
 struct kmbuf_ring;
+struct kmbuf_stream;
 struct seq_file;
 struct wait_queue_head;
 
@@ -97,12 +100,80 @@ struct kmbuf_ring_desc {
  * @kaddr: kernel address of the buffer, virtually contiguous
  * @len: size of the buffer in bytes (the ring's buffer size)
  * @bid: buffer id, reported to userspace in the CQE
+ * @ring: the ring it was taken from; a buffer the kernel holds keeps its
+ *	ring's memory alive, so this stays valid until the buffer is put
+ *	back, delivered or handed to userspace, even if the ring is
+ *	destroyed meanwhile
  */
 struct kmbuf_buf {
-	void	*kaddr;
-	u32	len;
-	u16	bid;
+	void			*kaddr;
+	u32			len;
+	u16			bid;
+	struct kmbuf_ring	*ring;
 };
+
+/* Most streams one port may have. */
+#define KMBUF_MAX_STREAMS	4096U
+
+/* struct kmbuf_port_desc.flags: BIND needs a kernel-allocated read-only region */
+#define KMBUF_PORT_RDONLY	(1U << 0)
+
+/**
+ * struct kmbuf_stream_ops - how a port's streams get their data
+ * @produce: optional, for "pull" producers whose data can be generated or
+ *	copied on demand (a queue, a generator).  Called by the core with a
+ *	buffer it took for the stream: write the next record to @kaddr (at
+ *	most @size bytes) and return its length (1 to @size), -EAGAIN if
+ *	there is no data now (then call kmbuf_stream_kick() when some
+ *	arrives), or another negative errno, which ends the armed command
+ *	with that result.  The buffer is never lost: on error the core gives
+ *	it back.  Runs in the task that armed the stream, from io_uring task
+ *	work, with no kmbuf lock held; it should not sleep (it holds up the
+ *	io_uring instance's other completions meanwhile).  Streams of
+ *	"push" producers (a device, an interrupt) leave it NULL and hand
+ *	filled buffers over with kmbuf_stream_deliver().
+ */
+struct kmbuf_stream_ops {
+	ssize_t	(*produce)(struct kmbuf_stream *s, void *kaddr, u32 size);
+};
+
+/**
+ * struct kmbuf_port_desc - what a port is built from
+ * @ops: how its streams get data; may be NULL (push producers only)
+ * @priv: the driver's, see kmbuf_port_priv()
+ * @nr_streams: streams of the port, 0 to %KMBUF_MAX_STREAMS; userspace
+ *	arms stream n with KMBUF_CMD_ARM and kmbuf_cmd.stream = n (0: the
+ *	port has no streams, e.g. for single-shot commands only)
+ * @align: alignment the driver's device needs for every buffer (0 or a
+ *	power of two), see &struct kmbuf_ring_desc
+ * @max_buf_size: largest buffer BIND accepts (0: no limit); a larger one
+ *	fails with -EINVAL
+ * @flags: 0 or %KMBUF_PORT_RDONLY
+ */
+struct kmbuf_port_desc {
+	const struct kmbuf_stream_ops	*ops;
+	void				*priv;
+	unsigned int			nr_streams;
+	u32				align;
+	u32				max_buf_size;
+	u32				flags;
+};
+
+/**
+ * kmbuf_cmd_op_is_common() - is a uring_cmd opcode one of KMBUF_CMD_*?
+ * @cmd_op: io_uring_cmd.cmd_op
+ *
+ * A consumer's ->uring_cmd() passes such commands, and every command
+ * issued with %IO_URING_F_CANCEL whose opcode this accepts, to
+ * kmbuf_port_uring_cmd().
+ *
+ * Context: Any context.
+ * Return: true for the opcodes of include/uapi/linux/kmbuf.h.
+ */
+static inline bool kmbuf_cmd_op_is_common(u32 cmd_op)
+{
+	return _IOC_TYPE(cmd_op) == KMBUF_CMD_MAGIC;
+}
 
 /**
  * struct kmbuf_ring_stats - a consistent snapshot of a ring's counters
@@ -172,6 +243,32 @@ unsigned int kmbuf_ring_max_segs(struct kmbuf_ring *ring);
 
 unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring);
 int kmbuf_ring_wait(struct kmbuf_ring *ring);
+
+struct kmbuf_port *__must_check
+kmbuf_port_create(const struct kmbuf_port_desc *desc);
+void kmbuf_port_destroy(struct kmbuf_port *port);
+int kmbuf_port_uring_cmd(struct kmbuf_port *port, struct io_uring_cmd *cmd,
+			 unsigned int issue_flags);
+void *kmbuf_port_priv(struct kmbuf_port *port);
+struct kmbuf_stream *kmbuf_port_stream(struct kmbuf_port *port,
+				       unsigned int idx);
+void kmbuf_port_show_fdinfo(struct kmbuf_port *port, struct seq_file *m);
+int __must_check kmbuf_port_buf_get(struct kmbuf_port *port,
+				    struct io_uring_cmd *cmd,
+				    struct kmbuf_buf *buf);
+void kmbuf_cmd_done_buf(struct io_uring_cmd *cmd, struct kmbuf_buf *buf,
+			int res, unsigned int issue_flags);
+
+unsigned int kmbuf_stream_index(struct kmbuf_stream *s);
+struct kmbuf_port *kmbuf_stream_port(struct kmbuf_stream *s);
+bool kmbuf_stream_armed(struct kmbuf_stream *s);
+int __must_check kmbuf_stream_buf_get(struct kmbuf_stream *s,
+				      struct kmbuf_buf *buf);
+void kmbuf_stream_buf_put(struct kmbuf_buf *buf);
+void kmbuf_stream_deliver(struct kmbuf_stream *s, struct kmbuf_buf *buf,
+			  u32 len);
+void kmbuf_stream_kick(struct kmbuf_stream *s);
+void kmbuf_stream_end(struct kmbuf_stream *s, int res);
 struct wait_queue_head *kmbuf_ring_waitqueue(struct kmbuf_ring *ring);
 void kmbuf_ring_get_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st);
 void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring, struct seq_file *m);
@@ -265,6 +362,90 @@ static inline unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring)
 static inline int kmbuf_ring_wait(struct kmbuf_ring *ring)
 {
 	return -EOPNOTSUPP;
+}
+
+static inline struct kmbuf_port *
+kmbuf_port_create(const struct kmbuf_port_desc *desc)
+{
+	return ERR_PTR(-EOPNOTSUPP);
+}
+
+static inline void kmbuf_port_destroy(struct kmbuf_port *port)
+{
+}
+
+static inline int kmbuf_port_uring_cmd(struct kmbuf_port *port,
+				       struct io_uring_cmd *cmd,
+				       unsigned int issue_flags)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void *kmbuf_port_priv(struct kmbuf_port *port)
+{
+	return NULL;
+}
+
+static inline struct kmbuf_stream *kmbuf_port_stream(struct kmbuf_port *port,
+						     unsigned int idx)
+{
+	return NULL;
+}
+
+static inline void kmbuf_port_show_fdinfo(struct kmbuf_port *port,
+					  struct seq_file *m)
+{
+}
+
+static inline int kmbuf_port_buf_get(struct kmbuf_port *port,
+				     struct io_uring_cmd *cmd,
+				     struct kmbuf_buf *buf)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void kmbuf_cmd_done_buf(struct io_uring_cmd *cmd,
+				      struct kmbuf_buf *buf, int res,
+				      unsigned int issue_flags)
+{
+}
+
+static inline unsigned int kmbuf_stream_index(struct kmbuf_stream *s)
+{
+	return 0;
+}
+
+static inline struct kmbuf_port *kmbuf_stream_port(struct kmbuf_stream *s)
+{
+	return NULL;
+}
+
+static inline bool kmbuf_stream_armed(struct kmbuf_stream *s)
+{
+	return false;
+}
+
+static inline int kmbuf_stream_buf_get(struct kmbuf_stream *s,
+				       struct kmbuf_buf *buf)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void kmbuf_stream_buf_put(struct kmbuf_buf *buf)
+{
+}
+
+static inline void kmbuf_stream_deliver(struct kmbuf_stream *s,
+					struct kmbuf_buf *buf, u32 len)
+{
+}
+
+static inline void kmbuf_stream_kick(struct kmbuf_stream *s)
+{
+}
+
+static inline void kmbuf_stream_end(struct kmbuf_stream *s, int res)
+{
 }
 
 static inline struct wait_queue_head *
