@@ -10,16 +10,18 @@ notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n $*"; }
 check() { desc=$1; shift; if "$@"; then ok "$desc"; else notok "$desc"; fi; }
 
 echo "TAP version 13"
-echo "1..6"
-modprobe -r kmbuf_chr 2>/dev/null
-check "modprobe kmbuf_chr" modprobe kmbuf_chr
-check "/dev/kmbuf_chr exists" test -c /dev/kmbuf_chr
-exec 9</dev/kmbuf_chr
-check "rmmod refused while a file is open" sh -c '! rmmod kmbuf_chr 2>/dev/null'
-exec 9<&-
-check "rmmod kmbuf_chr" rmmod kmbuf_chr
-check "/dev/kmbuf_chr gone" test ! -e /dev/kmbuf_chr
-i=0
-while [ $i -lt 20 ] && modprobe kmbuf_chr && rmmod kmbuf_chr; do i=$((i + 1)); done
-check "20 load/unload cycles" test $i -eq 20
+echo "1..12"
+for m in kmbuf_chr kmbuf_tick; do
+	modprobe -r $m 2>/dev/null
+	check "modprobe $m" modprobe $m
+	check "/dev/$m exists" test -c /dev/$m
+	exec 9</dev/$m
+	check "rmmod $m refused while a file is open" sh -c "! rmmod $m 2>/dev/null"
+	exec 9<&-
+	check "rmmod $m" rmmod $m
+	check "/dev/$m gone" test ! -e /dev/$m
+	i=0
+	while [ $i -lt 20 ] && modprobe $m && rmmod $m; do i=$((i + 1)); done
+	check "$m: 20 load/unload cycles" test $i -eq 20
+done
 [ $fails -eq 0 ]
