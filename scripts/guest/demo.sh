@@ -3,7 +3,7 @@
 # Guest side of `make demo`: run each sample with a short explanation.
 echo "kmbuf demo on $(uname -r)"
 # the samples expect the demo drivers loaded, as after boot on a real system
-modprobe kmbuf_chr && modprobe kmbuf_blk || exit 1
+modprobe kmbuf_chr && modprobe kmbuf_blk && modprobe kmbuf_tick || exit 1
 ran=0
 for s in /samples/*; do
 	[ -x "$s" ] || continue

@@ -232,7 +232,7 @@ static double median(const double *v, unsigned int n)
 	return n & 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-static void usage(void)
+static void help(void)
 {
 	fprintf(stderr, "usage: bench_tick [-t secs] [-r rounds(1-16)] [-n streams]\n"
 		"  [-a active] [-s rec_size] [-p period_us] [-k per-stream bufs]\n"
@@ -251,20 +251,37 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "t:r:n:a:s:p:k:b:h")) != -1) {
 		switch (c) {
-		case 't': secs = atof(optarg); break;
-		case 'r': rounds = atoi(optarg); break;
-		case 'n': nstreams = atoi(optarg); break;
-		case 'a': active = atoi(optarg); break;
-		case 's': rec_size = atoi(optarg); break;
-		case 'p': period_us = atoi(optarg); break;
-		case 'k': per_k = atoi(optarg); break;
-		case 'b': shared_b = atoi(optarg); break;
-		default: usage();
+		case 't':
+			secs = atof(optarg);
+			break;
+		case 'r':
+			rounds = atoi(optarg);
+			break;
+		case 'n':
+			nstreams = atoi(optarg);
+			break;
+		case 'a':
+			active = atoi(optarg);
+			break;
+		case 's':
+			rec_size = atoi(optarg);
+			break;
+		case 'p':
+			period_us = atoi(optarg);
+			break;
+		case 'k':
+			per_k = atoi(optarg);
+			break;
+		case 'b':
+			shared_b = atoi(optarg);
+			break;
+		default:
+			help();
 		}
 	}
 	if (!rounds || rounds > 16 || !active || active > nstreams ||
 	    nstreams > KMBUF_TICK_MAX_CHANNELS || !per_k)
-		usage();
+		help();
 	if (!shared_b)
 		shared_b = 2 * active;
 	if (setrlimit(RLIMIT_NOFILE, &rl))
@@ -277,9 +294,8 @@ int main(int argc, char **argv)
 		round_of(&sh, r);
 	}
 
-	printf("kmbuf_tick, one pool for many streams: %u streams, %u active, "
-	       "%u B records every %u us each\n", nstreams, active, rec_size,
-	       period_us);
+	printf("kmbuf_tick, one pool for many streams: %u streams, %u active, %u B records every %u us each\n",
+	       nstreams, active, rec_size, period_us);
 	printf("%d interleaved rounds of %.2f s, medians; ideal %.0f records/s\n",
 	       rounds, secs, active * 1e6 / period_us);
 	printf("%-18s %6s %10s %12s %9s %10s %14s %8s\n", "model", "files",
