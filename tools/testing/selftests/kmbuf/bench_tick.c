@@ -12,10 +12,11 @@
  *   shared      1 file of 1024 channels sharing one ring sized for the
  *               active streams (-b buffers, default 2 per active stream).
  *
- * Both run at once (two io_uring instances), in interleaved rounds of -t
- * seconds, each reported by its median round: records/s delivered, MB/s,
+ * Both are set up side by side (two io_uring instances) and take turns,
+ * in interleaved rounds of -t seconds, each reported by its median round: records/s delivered, MB/s,
  * overruns (periods the device found no free buffer for) and the bytes
- * of buffer memory each holds.  Each record's head, length and tail word
+ * of buffer memory each holds (and the MemFree its setup took: buffers,
+ * ports, rings, files).  Each record's head, length and tail word
  * are checked; a bad one makes the exit status 1.
  *
  * Usage: bench_tick [-t secs] [-r rounds] [-n streams] [-a active]
@@ -61,7 +62,23 @@ struct model {
 	unsigned int	nslot;
 	double		rate[16], ovr[16];
 	double		setup_s;
+	long long	mem;		/* MemFree lost by the setup, bytes */
 };
+
+/* MemFree of /proc/meminfo, in bytes. */
+static long long mem_free(void)
+{
+	char line[128];
+	long long kb = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemFree: %lld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb * 1024;
+}
 
 /* The active streams: spread over the whole range. */
 static unsigned int active_stream(unsigned int i)
@@ -78,6 +95,7 @@ static void die(const char *what, int err)
 static void setup(struct model *m, unsigned int nfiles, __u32 nr_bufs)
 {
 	size_t size = (size_t)nfiles * nr_bufs * rec_size;
+	long long free0 = mem_free();
 	double t0 = now();
 	unsigned int f;
 	int ret;
@@ -120,6 +138,7 @@ static void setup(struct model *m, unsigned int nfiles, __u32 nr_bufs)
 	for (f = 0; f < nstreams; f++)
 		m->last[f] = -1;
 	m->setup_s = now() - t0;
+	m->mem = free0 - mem_free();
 }
 
 static void run_streams(struct model *m, unsigned long op)
@@ -298,17 +317,19 @@ int main(int argc, char **argv)
 	       nstreams, active, rec_size, period_us);
 	printf("%d interleaved rounds of %.2f s, medians; ideal %.0f records/s\n",
 	       rounds, secs, active * 1e6 / period_us);
-	printf("%-18s %6s %10s %12s %9s %10s %14s %8s\n", "model", "files",
+	printf("%-18s %6s %6s %10s %8s %10s %12s %12s %7s\n", "model", "files",
 	       "bufs", "records/s", "MB/s", "overrun/s", "buffer bytes",
-	       "setup s");
+	       "MemFree -B", "setup s");
 	mps = median(ps.rate, rounds);
 	msh = median(sh.rate, rounds);
-	printf("%-18s %6u %10u %12.0f %9.1f %10.1f %14llu %8.2f\n", ps.name,
-	       ps.nfiles, ps.nfiles * ps.nr_bufs, mps, mps * rec_size / 1e6,
-	       median(ps.ovr, rounds), (unsigned long long)ps.held, ps.setup_s);
-	printf("%-18s %6u %10u %12.0f %9.1f %10.1f %14llu %8.2f\n", sh.name,
-	       sh.nfiles, sh.nr_bufs, msh, msh * rec_size / 1e6,
-	       median(sh.ovr, rounds), (unsigned long long)sh.held, sh.setup_s);
+	printf("%-18s %6u %6u %10.0f %8.1f %10.1f %12llu %12lld %7.2f\n",
+	       ps.name, ps.nfiles, ps.nfiles * ps.nr_bufs, mps,
+	       mps * rec_size / 1e6, median(ps.ovr, rounds),
+	       (unsigned long long)ps.held, ps.mem, ps.setup_s);
+	printf("%-18s %6u %6u %10.0f %8.1f %10.1f %12llu %12lld %7.2f\n",
+	       sh.name, sh.nfiles, sh.nr_bufs, msh, msh * rec_size / 1e6,
+	       median(sh.ovr, rounds), (unsigned long long)sh.held, sh.mem,
+	       sh.setup_s);
 	printf("shared / per-stream: throughput %.2fx, buffer memory 1/%.0f\n",
 	       mps ? msh / mps : 0, (double)ps.held / sh.held);
 	if (bad)
