@@ -125,6 +125,7 @@ TEST_F(tick, config_errors)
 		{ 1, 64, KMBUF_TICK_MIN_PERIOD - 1 }, { 1, 64, 1000 * MS + 1 },
 	};
 	unsigned int i;
+	int fd2;
 
 	/* nothing works before CONFIG */
 	EXPECT_EQ(-ENXIO, tick_range(self->fd, KMBUF_TICK_START, 0, 1));
@@ -140,7 +141,16 @@ TEST_F(tick, config_errors)
 	EXPECT_EQ(-ENOTTY, ioctl(self->fd, _IO(KMBUF_TICK_MAGIC, 9), 0) ?
 			   -errno : 0);
 
-	ASSERT_EQ(0, tick_config(self->fd, 8, 32, KMBUF_TICK_MIN_PERIOD));
+	/* the limits themselves are fine */
+	fd2 = tick_open();
+	ASSERT_LE(0, fd2);
+	EXPECT_EQ(0, tick_config(fd2, KMBUF_TICK_MAX_CHANNELS,
+				 KMBUF_TICK_MAX_RECORD, KMBUF_TICK_MIN_PERIOD));
+	EXPECT_EQ(KMBUF_TICK_MAX_CHANNELS,
+		  fdinfo_val(fd2, "kmbuf_tick_channels"));
+	close(fd2);
+
+	ASSERT_EQ(0, tick_config(self->fd, 8, 32, MS / 10));
 	EXPECT_EQ(-EBUSY, tick_config(self->fd, 8, 64, MS));
 	EXPECT_EQ(8, fdinfo_val(self->fd, "kmbuf_tick_channels"));
 	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_tick_periods"));
