@@ -27,6 +27,7 @@
 
 #include <linux/io_uring.h>	/* the tree's uapi, before liburing's copy */
 #include <liburing.h>
+#include <linux/kmbuf.h>
 #include <linux/kmbuf_blk.h>
 #include "libkmbuf.h"
 
@@ -57,9 +58,29 @@ static int run(struct io_uring *ring, int fd, __u32 op, __u64 off, __u32 len,
 	return res;
 }
 
+/* A common kmbuf command (<linux/kmbuf.h>), the same on every consumer. */
+static int kmbuf_cmd(struct io_uring *ring, int fd, __u32 op, __u64 addr,
+		     __u32 nr)
+{
+	struct kmbuf_cmd c = { .addr = addr, .nr = nr };
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	int res;
+
+	if (!sqe)
+		return -EBUSY;
+	kmbuf_prep_uring_cmd(sqe, fd, op, 0, &c, sizeof(c));
+	io_uring_submit(ring);
+	if (io_uring_wait_cqe(ring, &cqe))
+		return -EIO;
+	res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return res;
+}
+
 static int give_back(struct io_uring *ring, int fd, __u32 bid)
 {
-	return run(ring, fd, KMBUF_BLK_RETURN, 0, 1, (uintptr_t)&bid, NULL);
+	return kmbuf_cmd(ring, fd, KMBUF_CMD_RETURN, (uintptr_t)&bid, 1);
 }
 
 static void line(__u64 off, char *p, size_t len)
@@ -90,7 +111,7 @@ static int corrupt_block(const char *dev, __u64 block)
 int main(int argc, char **argv)
 {
 	const char *dev = argc > 1 ? argv[1] : "/dev/kmbufblk0";
-	struct kmbuf_blk_bind bind = {
+	struct kmbuf_bind bind = {
 		.region_id = REGION_ID, .buf_size = BUF_SIZE,
 		.nr_bufs = NR_BUFS,
 	};
@@ -126,8 +147,8 @@ int main(int argc, char **argv)
 					  NR_BUFS * BUF_SIZE,
 					  IORING_MEM_REGION_RDONLY, 0, &r);
 	if (!ret)
-		ret = run(&ring, fd, KMBUF_BLK_BIND, 0, 0, (uintptr_t)&bind,
-			  NULL);
+		ret = kmbuf_cmd(&ring, fd, KMBUF_CMD_BIND, (uintptr_t)&bind,
+				0);
 	if (ret) {
 		fprintf(stderr, "setup: %s\n", strerror(-ret));
 		return 1;

@@ -5,12 +5,16 @@
  *
  * The whole flow a driver's users follow:
  *   1. create an io_uring and register a memory region on it; mmap it
- *   2. BIND: the driver carves the region into buffers (a kmbuf ring)
- *   3. RECV: one multishot command; every CQE names the buffer (bid) that
- *      holds one record, which is read in place in the mapping
- *   4. RETURN: hand buffers back in batches; when all are out, the driver
- *      pauses (nothing is lost) and resumes when they come back
- *   5. UNBIND: the RECV ends with -ECANCELED and the ring is released
+ *   2. KMBUF_CMD_BIND: the kmbuf core carves the region into buffers (a
+ *      kmbuf ring) bound to the file
+ *   3. KMBUF_CMD_ARM: one multishot command; every CQE names the buffer
+ *      (bid) that holds one record, which is read in place in the mapping
+ *   4. KMBUF_CMD_RETURN: hand buffers back in batches; when all are out,
+ *      delivery pauses (nothing is lost) and resumes when they come back
+ *   5. KMBUF_CMD_UNBIND: the ARM ends with -ECANCELED, the ring is released
+ *
+ * The four commands are the same on every kmbuf consumer
+ * (<linux/kmbuf.h>); only SET_MODE is kmbuf_chr's own.
  *
  * The device runs in generator mode: records carry a sequence number and a
  * known payload, so every one of them is verified.  Exits 0 on success.
@@ -26,6 +30,7 @@
 
 #include <linux/io_uring.h>	/* the kernel's uapi first, see libkmbuf.h */
 #include <liburing.h>
+#include <linux/kmbuf.h>
 #include <linux/kmbuf_chr.h>
 #include "libkmbuf.h"
 
@@ -33,17 +38,17 @@
 #define REC_SIZE	4096		/* bytes per record */
 #define NR_BUFS		16		/* a small ring: forces backpressure */
 #define NR_RECORDS	20000
-#define UD_RECV		1		/* user_data of the multishot RECV */
+#define UD_RECV		1		/* user_data of the multishot ARM */
 #define UD_RETURN	2		/* user_data of RETURNs */
 #define UD_SYNC		3		/* user_data of chr_cmd() */
 
 static struct io_uring ring;
 
-/* Submit one kmbuf_chr command and wait for its result, skipping others. */
+/* Submit one kmbuf command and wait for its result, skipping others. */
 static int chr_cmd(int fd, __u32 op, __u32 uring_cmd_flags, const void *arg,
 		   __u32 nr)
 {
-	struct kmbuf_chr_cmd c = { .addr = (uintptr_t)arg, .nr = nr };
+	struct kmbuf_cmd c = { .addr = (uintptr_t)arg, .nr = nr };
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 	struct io_uring_cqe *cqe;
 	int ret;
@@ -64,11 +69,11 @@ static int chr_cmd(int fd, __u32 op, __u32 uring_cmd_flags, const void *arg,
 	return ret;
 }
 
-/* Queue a multishot RECV or a RETURN; io_uring_submit*() sends it. */
+/* Queue a multishot ARM or a RETURN; io_uring_submit*() sends it. */
 static void queue_cmd(int fd, __u32 op, __u32 uring_cmd_flags,
 		      const void *arg, __u32 nr, __u64 ud)
 {
-	struct kmbuf_chr_cmd c = { .addr = (uintptr_t)arg, .nr = nr };
+	struct kmbuf_cmd c = { .addr = (uintptr_t)arg, .nr = nr };
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 
 	kmbuf_prep_uring_cmd(sqe, fd, op, uring_cmd_flags, &c, sizeof(c));
@@ -94,7 +99,7 @@ int main(void)
 	struct kmbuf_chr_mode mode = {
 		.mode = KMBUF_CHR_MODE_GEN, .rec_size = REC_SIZE,
 	};
-	struct kmbuf_chr_bind bind = {
+	struct kmbuf_bind bind = {
 		.region_id = REGION_ID, .buf_size = REC_SIZE,
 		.offset = 0, .nr_bufs = NR_BUFS,
 	};
@@ -137,16 +142,16 @@ int main(void)
 	       reg.size, reg.addr);
 
 	/* 2. BIND: NR_BUFS buffers of REC_SIZE bytes from offset 0 */
-	ret = chr_cmd(fd, KMBUF_CHR_BIND, 0, &bind, 0);
+	ret = chr_cmd(fd, KMBUF_CMD_BIND, 0, &bind, 0);
 	if (ret) {
-		fprintf(stderr, "KMBUF_CHR_BIND: %s\n", strerror(-ret));
+		fprintf(stderr, "KMBUF_CMD_BIND: %s\n", strerror(-ret));
 		return 1;
 	}
 	printf("bound a kmbuf ring of %u x %u byte buffers\n", NR_BUFS,
 	       REC_SIZE);
 
-	/* 3. one multishot RECV for the whole stream */
-	queue_cmd(fd, KMBUF_CHR_RECV, IORING_URING_CMD_MULTISHOT, NULL, 0,
+	/* 3. one multishot ARM for the whole stream */
+	queue_cmd(fd, KMBUF_CMD_ARM, IORING_URING_CMD_MULTISHOT, NULL, 0,
 		  UD_RECV);
 
 	while (seq < NR_RECORDS) {
@@ -154,7 +159,7 @@ int main(void)
 		struct io_uring_cqe *cqe;
 		void *data;
 
-		/* sends the queued RECV or RETURN, waits for a CQE */
+		/* sends the queued ARM or RETURN, waits for a CQE */
 		ret = io_uring_submit_and_wait(&ring, 1);
 		if (ret < 0) {
 			fprintf(stderr, "io_uring_submit_and_wait: %s\n",
@@ -173,18 +178,18 @@ int main(void)
 				continue;
 			}
 			/*
-			 * no F_MORE: the RECV ended.  -EOVERFLOW says the CQ
+			 * no F_MORE: the ARM ended.  -EOVERFLOW says the CQ
 			 * ring was full; nothing is lost (the record waits in
-			 * the kernel for the next RECV), so re-arm.  A final
+			 * the kernel for the next ARM), so re-arm.  A final
 			 * CQE never carries a record.
 			 */
 			if (!(cqe->flags & IORING_CQE_F_MORE)) {
 				if (cqe->res != -EOVERFLOW) {
-					fprintf(stderr, "RECV ended: %s\n",
+					fprintf(stderr, "ARM ended: %s\n",
 						strerror(-cqe->res));
 					return 1;
 				}
-				queue_cmd(fd, KMBUF_CHR_RECV,
+				queue_cmd(fd, KMBUF_CMD_ARM,
 					  IORING_URING_CMD_MULTISHOT, NULL, 0,
 					  UD_RECV);
 				rearms++;
@@ -209,7 +214,7 @@ int main(void)
 		if (nb) {
 			if (nb == NR_BUFS)
 				pauses++;	/* the driver had run dry */
-			queue_cmd(fd, KMBUF_CHR_RETURN, 0, bids[batch], nb,
+			queue_cmd(fd, KMBUF_CMD_RETURN, 0, bids[batch], nb,
 				  UD_RETURN);
 			batch ^= 1;
 			nb = 0;
@@ -220,10 +225,10 @@ int main(void)
 	       (unsigned long long)seq, (unsigned long long)seq * REC_SIZE / 1024,
 	       pauses, rearms);
 
-	/* 5. UNBIND: the RECV's last CQE, without F_MORE, says -ECANCELED */
-	ret = chr_cmd(fd, KMBUF_CHR_UNBIND, 0, NULL, 0);
+	/* 5. UNBIND: the ARM's last CQE, without F_MORE, says -ECANCELED */
+	ret = chr_cmd(fd, KMBUF_CMD_UNBIND, 0, NULL, 0);
 	if (ret) {
-		fprintf(stderr, "KMBUF_CHR_UNBIND: %s\n", strerror(-ret));
+		fprintf(stderr, "KMBUF_CMD_UNBIND: %s\n", strerror(-ret));
 		return 1;
 	}
 	printf("unbound; closing\n");
