@@ -51,7 +51,7 @@ static double now(void)
 /* One way to receive: files, their ring(s), and what arrived. */
 struct model {
 	const char	*name;
-	struct rx	rx;
+	struct tkr	rx;
 	struct kmbuf_region reg;
 	int		*fds;		/* per file */
 	unsigned int	nfiles, chans;	/* chans per file */
@@ -106,7 +106,7 @@ static void setup(struct model *m, unsigned int nfiles, __u32 nr_bufs)
 	m->held = size;
 	m->fds = calloc(nfiles, sizeof(*m->fds));
 	m->last = calloc(nstreams, sizeof(*m->last));
-	ret = rx_init(&m->rx, 1024, 8192, IORING_SETUP_SINGLE_ISSUER |
+	ret = tkr_init(&m->rx, 1024, 8192, IORING_SETUP_SINGLE_ISSUER |
 		      IORING_SETUP_DEFER_TASKRUN);
 	if (ret)
 		die("io_uring", ret);
@@ -159,9 +159,9 @@ static long long overruns(struct model *m)
 	unsigned int i;
 
 	if (m->nfiles == 1)
-		return fdinfo_val(m->fds[0], "kmbuf_tick_overruns");
+		return fdinfo_get(m->fds[0], "kmbuf_tick_overruns");
 	for (i = 0; i < active; i++)
-		sum += fdinfo_val(m->fds[active_stream(i) / m->chans],
+		sum += fdinfo_get(m->fds[active_stream(i) / m->chans],
 				  "kmbuf_tick_overruns");
 	return sum;
 }
@@ -184,7 +184,7 @@ static void record(struct model *m, const struct io_uring_cqe *cqe)
 	m->last[s] = w[0];
 	slot = &m->slot[m->nslot++ % SLOTS];
 	*slot = bid;
-	sqe = rx_sqe(&m->rx);
+	sqe = tkr_sqe(&m->rx);
 	kmbuf_prep_uring_cmd(sqe, m->fds[f], KMBUF_CMD_RETURN, 0,
 			     &(struct kmbuf_cmd){ .addr = (uintptr_t)slot,
 						  .nr = 1 }, 16);

@@ -20,7 +20,7 @@
 #define REGION_SIZE	(1U << 20)
 #define MS		1000000ULL
 
-static void env_setup(struct __test_metadata *_metadata, struct rx *rx,
+static void env_setup(struct __test_metadata *_metadata, struct tkr *rx,
 		      struct kmbuf_region *reg, int *fd)
 {
 	int ret;
@@ -28,7 +28,7 @@ static void env_setup(struct __test_metadata *_metadata, struct rx *rx,
 	*fd = tick_open();
 	if (*fd < 0)
 		SKIP(return, TICK_DEV " not available (CONFIG_KMBUF_TICK)");
-	ASSERT_EQ(0, rx_init(rx, 256, 16384, 0));
+	ASSERT_EQ(0, tkr_init(rx, 256, 16384, 0));
 	ret = kmbuf_region_create(rx->ring.ring_fd, REGION_ID, REGION_SIZE, 0,
 				  0, reg);
 	if (ret == -EINVAL || ret == -EOPNOTSUPP)
@@ -36,18 +36,18 @@ static void env_setup(struct __test_metadata *_metadata, struct rx *rx,
 	ASSERT_EQ(0, ret);
 }
 
-static void env_teardown(struct rx *rx, struct kmbuf_region *reg, int fd)
+static void env_teardown(struct tkr *rx, struct kmbuf_region *reg, int fd)
 {
 	if (rx->log) {
 		kmbuf_region_unmap(reg);
-		rx_exit(rx);
+		tkr_exit(rx);
 	}
 	if (fd >= 0)
 		close(fd);
 }
 
 FIXTURE(tick) {
-	struct rx rx;
+	struct tkr rx;
 	struct kmbuf_region reg;
 	int fd;
 };
@@ -64,7 +64,7 @@ FIXTURE_TEARDOWN(tick)
 
 /* the same, for the tests that run with several channel counts */
 FIXTURE(tickn) {
-	struct rx rx;
+	struct tkr rx;
 	struct kmbuf_region reg;
 	int fd;
 };
@@ -106,8 +106,8 @@ static const char *stop_and_account(struct tick_rx *t)
 		return "STOP failed";
 	if (tick_rx_run(t, 0, 1))
 		return t->err;
-	periods = fdinfo_val(t->fd, "kmbuf_tick_periods");
-	overruns = fdinfo_val(t->fd, "kmbuf_tick_overruns");
+	periods = fdinfo_get(t->fd, "kmbuf_tick_periods");
+	overruns = fdinfo_get(t->fd, "kmbuf_tick_overruns");
 	if (periods < 0 || overruns < 0)
 		return "no kmbuf_tick fdinfo";
 	if ((__u64)periods != t->records + overruns)
@@ -131,7 +131,7 @@ TEST_F(tick, config_errors)
 	EXPECT_EQ(-ENXIO, tick_range(self->fd, KMBUF_TICK_START, 0, 1));
 	EXPECT_EQ(-ENXIO, tk_bind(&self->rx, self->fd, REGION_ID, 0, 64, 4));
 	EXPECT_EQ(-ENXIO, tk_unbind(&self->rx, self->fd));
-	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_tick_channels") + 1);
+	EXPECT_EQ(0, fdinfo_get(self->fd, "kmbuf_tick_channels") + 1);
 
 	for (i = 0; i < ARRAY_SIZE(bad); i++)
 		EXPECT_EQ(-EINVAL, tick_config(self->fd, bad[i].nr_channels,
@@ -147,13 +147,13 @@ TEST_F(tick, config_errors)
 	EXPECT_EQ(0, tick_config(fd2, KMBUF_TICK_MAX_CHANNELS,
 				 KMBUF_TICK_MAX_RECORD, KMBUF_TICK_MIN_PERIOD));
 	EXPECT_EQ(KMBUF_TICK_MAX_CHANNELS,
-		  fdinfo_val(fd2, "kmbuf_tick_channels"));
+		  fdinfo_get(fd2, "kmbuf_tick_channels"));
 	close(fd2);
 
 	ASSERT_EQ(0, tick_config(self->fd, 8, 32, MS / 10));
 	EXPECT_EQ(-EBUSY, tick_config(self->fd, 8, 64, MS));
-	EXPECT_EQ(8, fdinfo_val(self->fd, "kmbuf_tick_channels"));
-	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_tick_periods"));
+	EXPECT_EQ(8, fdinfo_get(self->fd, "kmbuf_tick_channels"));
+	EXPECT_EQ(0, fdinfo_get(self->fd, "kmbuf_tick_periods"));
 
 	EXPECT_EQ(-EINVAL, tick_range(self->fd, KMBUF_TICK_START, 0, 0));
 	EXPECT_EQ(-EINVAL, tick_range(self->fd, KMBUF_TICK_START, 8, 1));
@@ -167,9 +167,9 @@ TEST_F(tick, config_errors)
 	usleep(20000);
 	EXPECT_EQ(0, tick_range(self->fd, KMBUF_TICK_STOP, 0, 8));
 	/* no ring: every period an overrun */
-	EXPECT_LT(0, fdinfo_val(self->fd, "kmbuf_tick_periods"));
-	EXPECT_EQ(fdinfo_val(self->fd, "kmbuf_tick_periods"),
-		  fdinfo_val(self->fd, "kmbuf_tick_overruns"));
+	EXPECT_LT(0, fdinfo_get(self->fd, "kmbuf_tick_periods"));
+	EXPECT_EQ(fdinfo_get(self->fd, "kmbuf_tick_periods"),
+		  fdinfo_get(self->fd, "kmbuf_tick_overruns"));
 }
 
 /* The device's own commands as uring_cmds, and their SQE checks. */
@@ -178,7 +178,7 @@ TEST_F(tick, uring_cmd_errors)
 	struct kmbuf_tick_config cfg = { 2, 64, MS };
 	struct kmbuf_tick_range r = { 0, 2 };
 	struct io_uring_sqe *sqe;
-	struct rx_cqe c;
+	struct tkr_cqe c;
 
 	EXPECT_EQ(-ENXIO, tk_cmd(&self->rx, self->fd, KMBUF_TICK_START,
 				 (uintptr_t)&r, 0, 0));
@@ -205,29 +205,29 @@ TEST_F(tick, uring_cmd_errors)
 			      IORING_URING_CMD_MULTISHOT, (uintptr_t)&r, 0, 0,
 			      2));
 	ASSERT_EQ(2, io_uring_submit(&self->rx.ring));
-	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	ASSERT_EQ(0, tkr_next(&self->rx, &c));
 	EXPECT_EQ(-EINVAL, c.res);
-	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	ASSERT_EQ(0, tkr_next(&self->rx, &c));
 	EXPECT_EQ(-EINVAL, c.res);
-	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_tick_periods"));
+	EXPECT_EQ(0, fdinfo_get(self->fd, "kmbuf_tick_periods"));
 
 	EXPECT_EQ(0, tk_cmd(&self->rx, self->fd, KMBUF_TICK_START,
 			    (uintptr_t)&r, 0, 0));
 	usleep(20000);
 	EXPECT_EQ(0, tk_cmd(&self->rx, self->fd, KMBUF_TICK_STOP,
 			    (uintptr_t)&r, 0, 0));
-	EXPECT_LT(0, fdinfo_val(self->fd, "kmbuf_tick_periods"));
+	EXPECT_LT(0, fdinfo_get(self->fd, "kmbuf_tick_periods"));
 }
 
 TEST_F(tick, arm_errors)
 {
 	struct tick_rx t;
-	struct rx_cqe c;
+	struct tkr_cqe c;
 
 	ASSERT_EQ(0, tick_config(self->fd, 4, 64, MS));
 	/* not bound */
 	ASSERT_EQ(0, tk_arm(&self->rx, self->fd, 0, 1));
-	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	ASSERT_EQ(0, tkr_next(&self->rx, &c));
 	EXPECT_EQ(UD_ARM(0), c.ud);
 	EXPECT_EQ(-ENXIO, c.res);
 	EXPECT_EQ(0, c.flags & IORING_CQE_F_MORE);
@@ -237,13 +237,13 @@ TEST_F(tick, arm_errors)
 	/* no MULTISHOT; a stream the port does not have */
 	EXPECT_EQ(-EINVAL, tk_cmd(&self->rx, self->fd, KMBUF_CMD_ARM, 0, 0, 0));
 	ASSERT_EQ(0, tk_arm(&self->rx, self->fd, 4, 1));
-	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	ASSERT_EQ(0, tkr_next(&self->rx, &c));
 	EXPECT_EQ(UD_ARM(4), c.ud);
 	EXPECT_EQ(-EINVAL, c.res);
 	/* armed twice: the second fails, the first stays */
 	ASSERT_EQ(0, tk_arm(&self->rx, self->fd, 1, 1));
 	ASSERT_EQ(0, tk_arm(&self->rx, self->fd, 1, 1));
-	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	ASSERT_EQ(0, tkr_next(&self->rx, &c));
 	EXPECT_EQ(UD_ARM(1), c.ud);
 	EXPECT_EQ(-EBUSY, c.res);
 	EXPECT_EQ(0, c.flags & IORING_CQE_F_MORE);
@@ -271,7 +271,7 @@ TEST_F(tick, one_channel)
 	ASSERT_EQ(0, tick_rx_run(&t, 200, 0)) TH_LOG("%s", t.err);
 	EXPECT_EQ(NULL, stop_and_account(&t));
 	TH_LOG("%llu records, %llu overruns", (unsigned long long)t.records,
-	       fdinfo_val(self->fd, "kmbuf_tick_overruns"));
+	       fdinfo_get(self->fd, "kmbuf_tick_overruns"));
 	/* stopped and started again, the seq goes on */
 	ASSERT_EQ(0, tick_range(self->fd, KMBUF_TICK_START, 0, 1));
 	ASSERT_EQ(0, tick_rx_run(&t, t.records + 20, 0)) TH_LOG("%s", t.err);
@@ -317,7 +317,7 @@ TEST_F_TIMEOUT(tickn, many_channels_small_ring, 120)
 		EXPECT_LT(0, t.ch[i].records) TH_LOG("channel %u", i);
 	TH_LOG("%u channels: %llu records, %llu overruns, %llu re-arms", n,
 	       (unsigned long long)t.records,
-	       fdinfo_val(self->fd, "kmbuf_tick_overruns"),
+	       fdinfo_get(self->fd, "kmbuf_tick_overruns"),
 	       (unsigned long long)t.rearms);
 	tick_rx_free(&t);
 }
@@ -325,11 +325,11 @@ TEST_F_TIMEOUT(tickn, many_channels_small_ring, 120)
 /* Wait for the final CQE of ARM @ud, checking records before it. */
 static int wait_final(struct tick_rx *t, __u64 ud, int *res)
 {
-	struct rx_cqe c;
+	struct tkr_cqe c;
 	int final;
 
 	for (;;) {
-		if (rx_next(t->rx, &c))
+		if (tkr_next(t->rx, &c))
 			return -1;
 		final = 0;
 		if (tick_rx_cqe(t, &c, &final) < 0)
@@ -345,7 +345,7 @@ static int wait_final(struct tick_rx *t, __u64 ud, int *res)
 TEST_F(tick, async_cancel_arm)
 {
 	struct io_uring_sqe *sqe;
-	struct rx_cqe c;
+	struct tkr_cqe c;
 	struct tick_rx t;
 	__u64 before;
 	int res;
@@ -358,7 +358,7 @@ TEST_F(tick, async_cancel_arm)
 	ASSERT_EQ(0, tick_range(self->fd, KMBUF_TICK_START, 0, 2));
 	ASSERT_EQ(0, tick_rx_run(&t, 20, 0)) TH_LOG("%s", t.err);
 
-	sqe = rx_sqe(&self->rx);
+	sqe = tkr_sqe(&self->rx);
 	ASSERT_NE(NULL, sqe);
 	io_uring_prep_cancel64(sqe, UD_ARM(0), 0);
 	sqe->user_data = 7;
@@ -367,7 +367,7 @@ TEST_F(tick, async_cancel_arm)
 	EXPECT_EQ(-ECANCELED, res);
 	/* the cancel's own CQE: somewhere in the backlog */
 	for (;;) {
-		ASSERT_EQ(0, rx_next(&self->rx, &c));
+		ASSERT_EQ(0, tkr_next(&self->rx, &c));
 		if (c.ud == 7)
 			break;
 		ASSERT_LE(0, tick_rx_cqe(&t, &c, &res)) TH_LOG("%s", t.err);
@@ -396,7 +396,7 @@ TEST_F(tick, unbind_while_armed)
 	static char copy[32][256];
 	struct tick_rx t;
 	int ended = 0, res;
-	struct rx_cqe c;
+	struct tkr_cqe c;
 	long long o1;
 	__u32 i, held;
 
@@ -413,7 +413,7 @@ TEST_F(tick, unbind_while_armed)
 
 	ASSERT_EQ(0, tk_unbind(&self->rx, self->fd));
 	while (ended < 4) {
-		ASSERT_EQ(0, rx_next(&self->rx, &c));
+		ASSERT_EQ(0, tkr_next(&self->rx, &c));
 		res = 0;
 		ASSERT_LE(0, tick_rx_cqe(&t, &c, &res)) TH_LOG("%s", t.err);
 		if (!(c.flags & IORING_CQE_F_MORE)) {
@@ -437,11 +437,11 @@ TEST_F(tick, unbind_while_armed)
 	}
 	EXPECT_EQ(-ENXIO, tk_return(&self->rx, self->fd, t.ret, held));
 	t.nr_ret = 0;
-	o1 = fdinfo_val(self->fd, "kmbuf_tick_overruns");
+	o1 = fdinfo_get(self->fd, "kmbuf_tick_overruns");
 	usleep(50000);
-	EXPECT_LT(o1, fdinfo_val(self->fd, "kmbuf_tick_overruns"));
+	EXPECT_LT(o1, fdinfo_get(self->fd, "kmbuf_tick_overruns"));
 	ASSERT_EQ(0, tk_arm(&self->rx, self->fd, 0, 1));
-	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	ASSERT_EQ(0, tkr_next(&self->rx, &c));
 	EXPECT_EQ(-ENXIO, c.res);
 
 	/* the held range stays reserved; a new ring after it works */
@@ -457,7 +457,7 @@ TEST_F(tick, unbind_while_armed)
 }
 
 /* Set up @n channels at @period_ns, armed and running, with records seen. */
-static int running(struct rx *rx, int fd, struct tick_rx *t, __u32 n,
+static int running(struct tkr *rx, int fd, struct tick_rx *t, __u32 n,
 		   __u64 period_ns, const void *b)
 {
 	if (tick_config(fd, n, 256, period_ns) ||
@@ -478,12 +478,12 @@ TEST_F(tick, ring_exit_then_close)
 	ASSERT_EQ(0, running(&self->rx, self->fd, &t, 8, MS,
 			     base(&self->reg, 0))) TH_LOG("%s", t.err);
 	kmbuf_region_unmap(&self->reg);
-	rx_exit(&self->rx);
+	tkr_exit(&self->rx);
 	usleep(100000);
 	/* no ARM left: every period is an overrun now */
-	o1 = fdinfo_val(self->fd, "kmbuf_tick_overruns");
+	o1 = fdinfo_get(self->fd, "kmbuf_tick_overruns");
 	usleep(50000);
-	EXPECT_LT(o1, fdinfo_val(self->fd, "kmbuf_tick_overruns"));
+	EXPECT_LT(o1, fdinfo_get(self->fd, "kmbuf_tick_overruns"));
 	EXPECT_EQ(0, close(self->fd));
 	self->fd = -1;
 	tick_rx_free(&t);
@@ -503,7 +503,7 @@ TEST_F(tick, close_then_ring_exit)
 	/* still delivering: the armed commands hold the file */
 	ASSERT_EQ(0, tick_rx_run(&t, t.records + 12, 0)) TH_LOG("%s", t.err);
 	kmbuf_region_unmap(&self->reg);
-	rx_exit(&self->rx);
+	tkr_exit(&self->rx);
 	tick_rx_free(&t);
 }
 
@@ -532,10 +532,10 @@ TEST_F_TIMEOUT(unload, process_exit_then_unload, 60)
 		if (!pid) {
 			struct kmbuf_region reg;
 			struct tick_rx t;
-			struct rx rx;
+			struct tkr rx;
 			int fd = tick_open();
 
-			if (fd < 0 || rx_init(&rx, 64, 1024, 0) ||
+			if (fd < 0 || tkr_init(&rx, 64, 1024, 0) ||
 			    kmbuf_region_create(rx.ring.ring_fd, REGION_ID,
 						REGION_SIZE, 0, 0, &reg) ||
 			    running(&rx, fd, &t, 16, MS, reg.addr))

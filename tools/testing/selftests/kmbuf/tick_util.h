@@ -1,17 +1,133 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers shared by the kmbuf_tick selftest and benchmark: the device's own
- * ioctls, the common KMBUF_CMD_* commands through struct rx (chr_util.h),
- * and a receiver that checks every record of every channel.
+ * Helpers shared by the kmbuf_tick selftest and benchmark: an io_uring that
+ * keeps aside the CQEs that arrive while a synchronous command waits for
+ * its own, the device's own ioctls, the common KMBUF_CMD_* commands, and a
+ * receiver that checks every record of every channel.
  */
 #ifndef KMBUF_TICK_UTIL_H
 #define KMBUF_TICK_UTIL_H
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+
+#include <linux/io_uring.h>	/* the tree's uapi, before liburing's copy */
+#include <liburing.h>
 #include <linux/kmbuf.h>
 #include <linux/kmbuf_tick.h>
-#include "chr_util.h"
+#include "libkmbuf.h"
 
 #define TICK_DEV	"/dev/kmbuf_tick"
+/* user_data of synchronous commands: top bit set, a sequence number */
+#define UD_SYNC		(1ULL << 63)
+#define TKR_LOG		(1U << 16)
+
+struct tkr_cqe {
+	__u64	ud;
+	__s32	res;
+	__u32	flags;
+};
+
+/* An io_uring with a backlog of CQEs that arrived while waiting for another. */
+struct tkr {
+	struct io_uring	ring;
+	struct tkr_cqe	*log;
+	unsigned int	head, tail;
+	__u64		sync_seq;
+	int		timeout_s;
+};
+
+static inline int tkr_init(struct tkr *r, unsigned int entries,
+			   unsigned int cq_entries, unsigned int setup_flags)
+{
+	struct io_uring_params p = { };
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->timeout_s = 10;
+	p.flags = IORING_SETUP_CQSIZE | setup_flags;
+	p.cq_entries = cq_entries;
+	ret = io_uring_queue_init_params(entries, &r->ring, &p);
+	if (ret)
+		return ret;
+	r->log = calloc(TKR_LOG, sizeof(*r->log));
+	if (!r->log) {
+		io_uring_queue_exit(&r->ring);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static inline void tkr_exit(struct tkr *r)
+{
+	io_uring_queue_exit(&r->ring);
+	free(r->log);
+	r->log = NULL;
+}
+
+/* An SQE; if the SQ ring is full, what is queued is submitted first. */
+static inline struct io_uring_sqe *tkr_sqe(struct tkr *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+	if (!sqe) {
+		io_uring_submit(&r->ring);
+		sqe = io_uring_get_sqe(&r->ring);
+	}
+	return sqe;
+}
+
+/* Wait up to r->timeout_s for one CQE from the ring itself. */
+static inline int tkr_reap(struct tkr *r, struct tkr_cqe *out)
+{
+	struct __kernel_timespec ts = { .tv_sec = r->timeout_s };
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	ret = io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
+	if (ret)
+		return ret;
+	out->ud = cqe->user_data;
+	out->res = cqe->res;
+	out->flags = cqe->flags;
+	io_uring_cqe_seen(&r->ring, cqe);
+	return 0;
+}
+
+/* The next CQE not consumed by tk_cmd(): backlog first.  0 or -ETIME. */
+static inline int tkr_next(struct tkr *r, struct tkr_cqe *out)
+{
+	if (r->head != r->tail) {
+		*out = r->log[r->head++ % TKR_LOG];
+		return 0;
+	}
+	return tkr_reap(r, out);
+}
+
+/* Value of "name:\t<n>" in the fdinfo of @fd, or -1. */
+static inline long long fdinfo_get(int fd, const char *name)
+{
+	char path[64], line[128];
+	long long val = -1;
+	size_t len = strlen(name);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, len) && line[len] == ':')
+			val = strtoll(line + len + 1, NULL, 10);
+	fclose(f);
+	return val;
+}
 /* user_data of the ARM of channel n */
 #define UD_ARM(n)	(0x10000ULL + (n))
 #define UD_IS_ARM(ud)	((ud) >= 0x10000ULL && (ud) < 0x10000ULL + 65536)
@@ -42,11 +158,11 @@ static inline int tick_range(int fd, unsigned long op, __u32 first, __u32 nr)
 }
 
 /* Queue (not submit) a command whose sqe->cmd is a struct kmbuf_cmd. */
-static inline int tk_queue(struct rx *rx, int fd, __u32 op, __u32 cmd_flags,
+static inline int tk_queue(struct tkr *rx, int fd, __u32 op, __u32 cmd_flags,
 			   __u64 addr, __u32 nr, __u16 stream, __u64 ud)
 {
 	struct kmbuf_cmd c = { .addr = addr, .nr = nr, .stream = stream };
-	struct io_uring_sqe *sqe = rx_sqe(rx);
+	struct io_uring_sqe *sqe = tkr_sqe(rx);
 
 	if (!sqe)
 		return -EBUSY;
@@ -55,12 +171,12 @@ static inline int tk_queue(struct rx *rx, int fd, __u32 op, __u32 cmd_flags,
 	return 0;
 }
 
-/* Run a single-shot command, keeping other CQEs for rx_next(). */
-static inline int tk_cmd(struct rx *rx, int fd, __u32 op, __u64 addr,
+/* Run a single-shot command, keeping other CQEs for tkr_next(). */
+static inline int tk_cmd(struct tkr *rx, int fd, __u32 op, __u64 addr,
 			 __u32 nr, __u16 stream)
 {
 	__u64 ud = UD_SYNC | ++rx->sync_seq;
-	struct rx_cqe c;
+	struct tkr_cqe c;
 	int ret;
 
 	ret = tk_queue(rx, fd, op, 0, addr, nr, stream, ud);
@@ -68,16 +184,16 @@ static inline int tk_cmd(struct rx *rx, int fd, __u32 op, __u64 addr,
 		return ret;
 	io_uring_submit(&rx->ring);
 	for (;;) {
-		ret = rx_reap(rx, &c);
+		ret = tkr_reap(rx, &c);
 		if (ret)
 			return ret;
 		if (c.ud == ud)
 			return c.res;
-		rx->log[rx->tail++ % RX_LOG] = c;
+		rx->log[rx->tail++ % TKR_LOG] = c;
 	}
 }
 
-static inline int tk_bind(struct rx *rx, int fd, __u32 region, __u64 off,
+static inline int tk_bind(struct tkr *rx, int fd, __u32 region, __u64 off,
 			  __u32 buf_size, __u32 nr_bufs)
 {
 	struct kmbuf_bind b = {
@@ -88,19 +204,19 @@ static inline int tk_bind(struct rx *rx, int fd, __u32 region, __u64 off,
 	return tk_cmd(rx, fd, KMBUF_CMD_BIND, (uintptr_t)&b, 0, 0);
 }
 
-static inline int tk_unbind(struct rx *rx, int fd)
+static inline int tk_unbind(struct tkr *rx, int fd)
 {
 	return tk_cmd(rx, fd, KMBUF_CMD_UNBIND, 0, 0, 0);
 }
 
-static inline int tk_return(struct rx *rx, int fd, const __u32 *bids,
+static inline int tk_return(struct tkr *rx, int fd, const __u32 *bids,
 			    __u32 nr)
 {
 	return tk_cmd(rx, fd, KMBUF_CMD_RETURN, (uintptr_t)bids, nr, 0);
 }
 
 /* Arm channels [first, first + nr) with user_data UD_ARM(channel). */
-static inline int tk_arm(struct rx *rx, int fd, __u32 first, __u32 nr)
+static inline int tk_arm(struct tkr *rx, int fd, __u32 first, __u32 nr)
 {
 	__u32 i;
 	int ret;
@@ -124,7 +240,7 @@ struct tick_chan {
 
 /* A receiver of the records of every channel of one file. */
 struct tick_rx {
-	struct rx		*rx;
+	struct tkr		*rx;
 	int			fd;
 	const char		*base;	/* region + bind offset */
 	__u32			buf_size, nr_bufs, rec_size, nr_chan;
@@ -136,7 +252,7 @@ struct tick_rx {
 	const char		*err;
 };
 
-static inline int tick_rx_init(struct tick_rx *t, struct rx *rx, int fd,
+static inline int tick_rx_init(struct tick_rx *t, struct tkr *rx, int fd,
 			       const void *base, __u32 buf_size, __u32 nr_bufs,
 			       __u32 rec_size, __u32 nr_chan, __u32 batch)
 {
@@ -220,7 +336,7 @@ static inline int tick_rx_flush(struct tick_rx *t)
  * re-armed.  Returns 1 for a record, 0 for a final CQE, -1 on error
  * (t->err says what).  *@final_res gets a final CQE's res.
  */
-static inline int tick_rx_cqe(struct tick_rx *t, const struct rx_cqe *c,
+static inline int tick_rx_cqe(struct tick_rx *t, const struct tkr_cqe *c,
 			      int *final_res)
 {
 	__u32 chan = c->ud - UD_ARM(0), bid;
@@ -293,12 +409,12 @@ static inline int tick_rx_cqe(struct tick_rx *t, const struct rx_cqe *c,
 static inline int tick_rx_run(struct tick_rx *t, __u64 n, int secs)
 {
 	int saved = t->rx->timeout_s, final, ret = 0;
-	struct rx_cqe c;
+	struct tkr_cqe c;
 
 	if (!n)
 		t->rx->timeout_s = secs;
 	while (!n || t->records < n) {
-		if (rx_next(t->rx, &c)) {
+		if (tkr_next(t->rx, &c)) {
 			if (n)
 				t->err = "timed out waiting for records";
 			ret = n ? -1 : 0;
