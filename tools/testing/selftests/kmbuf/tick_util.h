@@ -403,8 +403,9 @@ static inline int tick_rx_cqe(struct tick_rx *t, const struct tkr_cqe *c,
 
 /*
  * Receive until @n records arrived in all (0: until @secs passed with no
- * CQE), returning buffers as they come.  Final CQEs other than -EOVERFLOW
- * are errors.  0 or -1 (t->err).
+ * CQE), returning buffers every t->batch records (fewer stay held: see
+ * tick_rx_flush()).  Final CQEs other than -EOVERFLOW are errors.  0 or
+ * -1 (t->err).
  */
 static inline int tick_rx_run(struct tick_rx *t, __u64 n, int secs)
 {
@@ -432,8 +433,6 @@ static inline int tick_rx_run(struct tick_rx *t, __u64 n, int secs)
 		}
 	}
 	t->rx->timeout_s = saved;
-	if (!ret && tick_rx_flush(t))
-		ret = -1;
 	return ret;
 }
 
