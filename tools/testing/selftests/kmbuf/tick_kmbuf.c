@@ -324,7 +324,7 @@ TEST_F(tick, record_cut_to_buffer)
  */
 TEST_F_TIMEOUT(tickn, many_channels_small_ring, 120)
 {
-	__u32 n = variant->nr_chan, i;
+	__u32 n = variant->nr_chan, i, starved = 0;
 	struct tick_rx t;
 
 	ASSERT_EQ(0, tick_config(self->fd, n, 512, variant->period_ns));
@@ -338,9 +338,9 @@ TEST_F_TIMEOUT(tickn, many_channels_small_ring, 120)
 	}
 	ASSERT_EQ(0, tick_rx_run(&t, 5 * n, 0)) TH_LOG("%s", t.err);
 	EXPECT_EQ(NULL, stop_and_account(&t));
-	for (i = 0; i < n; i++) {
-		EXPECT_LT(0, t.ch[i].records) TH_LOG("channel %u", i);
-	}
+	for (i = 0; i < n; i++)
+		starved += !t.ch[i].records;
+	EXPECT_EQ(0, starved) TH_LOG("%u channels got no record", starved);
 	TH_LOG("%u channels: %llu records, %llu overruns, %llu re-arms", n,
 	       (unsigned long long)t.records,
 	       fdinfo_get(self->fd, "kmbuf_tick_overruns"),
