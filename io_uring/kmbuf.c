@@ -840,8 +840,9 @@ EXPORT_SYMBOL_GPL(kmbuf_buf_take);
  *
  * Context: Any context; does not sleep.  Takes the ring's spinlock with
  * interrupts disabled; may call the ring's notify callback.
- * Return: 0, or -EINVAL if @bid is out of range or not held by the kernel
- * (the ring is left unchanged).
+ * Return: 0, -EINVAL if @bid is out of range, or -EALREADY if the kernel
+ * does not hold it (the ring is left unchanged).  The same errors mean
+ * the same in every call taking a buffer id.
  */
 int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid)
 {
@@ -853,7 +854,7 @@ int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid)
 	raw_spin_lock_irqsave(&ring->lock, flags);
 	if (ring->owner[bid] != KMBUF_OWNER_KERNEL) {
 		raw_spin_unlock_irqrestore(&ring->lock, flags);
-		return -EINVAL;
+		return -EALREADY;
 	}
 	ring->nr_kernel--;
 	kmbuf_fifo_push(ring, bid);
@@ -879,8 +880,9 @@ EXPORT_SYMBOL_GPL(kmbuf_buf_put);
  *
  * Context: Any context; does not sleep.  Takes the ring's spinlock with
  * interrupts disabled.
- * Return: 0, or -EINVAL if @bid is out of range or not held by the kernel
- * (the ring is left unchanged).
+ * Return: 0, -EINVAL if @bid is out of range, or -EALREADY if the kernel
+ * does not hold it (the ring is left unchanged).  The same errors mean
+ * the same in every call taking a buffer id.
  */
 int kmbuf_buf_to_user(struct kmbuf_ring *ring, unsigned int bid)
 {
@@ -908,8 +910,8 @@ EXPORT_SYMBOL_GPL(kmbuf_buf_to_user);
  *
  * Context: Any context; does not sleep.  Takes the ring's spinlock with
  * interrupts disabled for O(@nr).
- * Return: 0, or -EINVAL if a buffer id is out of range, not held by the
- * kernel or repeated (no buffer changes owner then).
+ * Return: 0, -EINVAL if a buffer id is out of range, or -EALREADY if one
+ * is not held by the kernel or repeated (no buffer changes owner then).
  */
 int kmbuf_buf_to_user_batch(struct kmbuf_ring *ring,
 			    const struct kmbuf_buf *bufs, unsigned int nr)
@@ -938,7 +940,7 @@ unwind:
 	while (i--)
 		ring->owner[bufs[i].bid] = KMBUF_OWNER_KERNEL;
 	raw_spin_unlock_irqrestore(&ring->lock, flags);
-	return -EINVAL;
+	return -EALREADY;
 }
 EXPORT_SYMBOL_GPL(kmbuf_buf_to_user_batch);
 
