@@ -766,8 +766,14 @@ int kmbuf_buf_take_batch(struct kmbuf_ring *ring, struct kmbuf_buf *bufs,
 		raw_spin_unlock_irqrestore(&ring->lock, flags);
 		return -ESHUTDOWN;
 	}
-	if (ring->refill && ring->nr_free < nr) {
-		kmbuf_refill_read(ring);
+	if (ring->refill) {
+		/*
+		 * Judge every refill entry before handing a buffer out: an
+		 * id written while its buffer was free must not count as a
+		 * return once the buffer has been handed out again.
+		 */
+		if (smp_load_acquire(&ring->refill->tail) != ring->refill_head)
+			kmbuf_refill_read(ring);
 		if (!ring->nr_free) {
 			/*
 			 * Ask for a doorbell, then look once more: userspace

@@ -104,12 +104,16 @@ struct kmbuf_bind {
  * Instead of a KMBUF_CMD_RETURN, userspace writes the id of a buffer it is
  * done with at bids[tail & (entries - 1)] and then increments @tail (free
  * running; it wraps at 2^32).  The kernel reads the entries up to @tail
- * when it needs buffers (before it counts the ring as exhausted) and
- * advances @head.  At most @refill_entries entries may be outstanding
- * (tail - head); the kernel reads no more than that many per pass.  An id that
- * is out of range or that userspace does not hold (a duplicate, one never
- * handed out or already free) is skipped and counted (fdinfo
- * kmbuf_refill_bad), never trusted.  Both forms of return may be mixed.
+ * before it hands out a buffer, and when a KMBUF_CMD_RETURN rings the
+ * doorbell, and advances @head.  At most @refill_entries entries may be outstanding
+ * (tail - head); the kernel reads no more than that many per pass.  Each
+ * id is judged against the kernel's ownership state when it is read: one
+ * that is out of range or whose buffer userspace does not hold then (a
+ * duplicate, one never handed out or already free) is skipped and counted
+ * (fdinfo kmbuf_refill_bad), never trusted; as entries are read before
+ * any buffer is handed out, the id of a free buffer can't turn into a
+ * return once the buffer is handed out again.  Both forms of return may
+ * be mixed.
  *
  * The kernel reads the refill ring only when it runs.  When a stream
  * found no buffer, even after reading the refill ring, it sets
@@ -132,7 +136,8 @@ struct kmbuf_refill {
  * region of the io_uring instance the command is submitted on and bind it
  * to the file.  @nr, @stream, @flags: 0.  All buffers start free.
  * Errors: ENOENT (no such region), EINVAL (geometry, alignment, range
- * outside the region, bad refill ring), EBUSY (a ring is already bound,
+ * outside the region, bad refill ring), EOVERFLOW (offset + size of the
+ * buffers does not fit 64 bits), EBUSY (a ring is already bound,
  * or the range overlaps bytes another ring of the region still owns),
  * EACCES (the consumer needs a kind of region this is not, e.g. a
  * kernel-allocated read-only one for verified data; or a read-only
