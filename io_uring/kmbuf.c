@@ -1297,6 +1297,8 @@ struct kmbuf_port {
 	u32			align;
 	u32			max_buf_size;
 	u32			flags;
+	/* records dropped: delivered to an unbound ring, or waiting at UNBIND */
+	u64			nr_dropped;
 	unsigned int		nr_streams;
 	struct kmbuf_stream	streams[] __counted_by(nr_streams);
 };
@@ -1664,8 +1666,9 @@ EXPORT_SYMBOL_GPL(kmbuf_stream_buf_get);
  * from the task that armed @s, in the order records were delivered.  If
  * @s is not armed, the record waits in the stream, in its buffer, for the
  * next ARM.  If the port's ring was unbound since the buffer was taken,
- * the buffer goes back to its ring and the record is dropped.  Either way
- * @buf is the core's from now on.
+ * the buffer goes back to its ring and the record is dropped (counted in
+ * fdinfo kmbuf_dropped, as are records still waiting at UNBIND).  Either
+ * way @buf is the core's from now on.
  *
  * Context: Any context, including hard interrupt on PREEMPT_RT; takes
  * only raw spinlocks; does not sleep or allocate.
@@ -1685,6 +1688,7 @@ void kmbuf_stream_deliver(struct kmbuf_stream *s, struct kmbuf_buf *buf,
 	}
 	raw_spin_lock_irqsave(&port->lock, flags);
 	if (port->ring != ring) {
+		port->nr_dropped++;
 		raw_spin_unlock_irqrestore(&port->lock, flags);
 		kmbuf_buf_giveback(buf);
 		return;
@@ -1851,6 +1855,7 @@ static struct kmbuf_ring *kmbuf_port_detach_locked(struct kmbuf_port *port,
 			chain->head = s->pend_head;
 		chain->tail = s->pend_tail;
 		chain->nr += s->nr_pending;
+		port->nr_dropped += s->nr_pending;
 		s->nr_pending = 0;
 	}
 	return ring;
@@ -2333,9 +2338,10 @@ EXPORT_SYMBOL_GPL(kmbuf_port_uring_cmd);
  * @port: the port
  * @m: the seq_file of the driver's ->show_fdinfo()
  *
- * Prints "kmbuf_bound", the bound ring's counters (see
- * kmbuf_ring_show_fdinfo()), "kmbuf_armed" (streams armed) and
- * "kmbuf_pending" (records waiting in streams for their CQE).
+ * Prints "kmbuf_bound", "kmbuf_armed" (streams armed), "kmbuf_pending"
+ * (records waiting in streams for their CQE), "kmbuf_dropped" (records
+ * delivered after their ring was unbound, or still waiting when it was)
+ * and the bound ring's counters (see kmbuf_ring_show_fdinfo()).
  *
  * Context: Process context (seq_file output).
  */
@@ -2343,6 +2349,7 @@ void kmbuf_port_show_fdinfo(struct kmbuf_port *port, struct seq_file *m)
 {
 	unsigned int i, armed = 0, pending = 0;
 	struct kmbuf_ring *ring;
+	u64 dropped;
 
 	raw_spin_lock_irq(&port->lock);
 	ring = port->ring;
@@ -2352,10 +2359,12 @@ void kmbuf_port_show_fdinfo(struct kmbuf_port *port, struct seq_file *m)
 		armed += !!port->streams[i].cmd;
 		pending += port->streams[i].nr_pending;
 	}
+	dropped = port->nr_dropped;
 	raw_spin_unlock_irq(&port->lock);
 	seq_printf(m, "kmbuf_bound:\t%u\n", !!ring);
 	seq_printf(m, "kmbuf_armed:\t%u\n", armed);
 	seq_printf(m, "kmbuf_pending:\t%u\n", pending);
+	seq_printf(m, "kmbuf_dropped:\t%llu\n", dropped);
 	if (ring) {
 		kmbuf_ring_show_fdinfo(ring, m);
 		kmbuf_ring_put(ring);
