@@ -57,9 +57,10 @@ static int run(struct io_uring *ring, int fd, __u32 op, __u64 off, __u32 len,
 	return res;
 }
 
+/* The common KMBUF_CMD_RETURN, the same on every kmbuf consumer. */
 static int give_back(struct io_uring *ring, int fd, __u32 bid)
 {
-	return run(ring, fd, KMBUF_BLK_RETURN, 0, 1, (uintptr_t)&bid, NULL);
+	return kmbuf_return_sync(ring, fd, &bid, 1);
 }
 
 static void line(__u64 off, char *p, size_t len)
@@ -90,7 +91,7 @@ static int corrupt_block(const char *dev, __u64 block)
 int main(int argc, char **argv)
 {
 	const char *dev = argc > 1 ? argv[1] : "/dev/kmbufblk0";
-	struct kmbuf_blk_bind bind = {
+	struct kmbuf_bind bind = {
 		.region_id = REGION_ID, .buf_size = BUF_SIZE,
 		.nr_bufs = NR_BUFS,
 	};
@@ -126,8 +127,7 @@ int main(int argc, char **argv)
 					  NR_BUFS * BUF_SIZE,
 					  IORING_MEM_REGION_RDONLY, 0, &r);
 	if (!ret)
-		ret = run(&ring, fd, KMBUF_BLK_BIND, 0, 0, (uintptr_t)&bind,
-			  NULL);
+		ret = kmbuf_bind_sync(&ring, fd, &bind);
 	if (ret) {
 		fprintf(stderr, "setup: %s\n", strerror(-ret));
 		return 1;
@@ -174,7 +174,8 @@ int main(int argc, char **argv)
 		return 1;
 	printf("a store into the buffer: SIGSEGV; the data is unchanged: %s",
 	       buf);
-	give_back(&ring, fd, bid);
+	if (give_back(&ring, fd, bid) != 1)
+		return 1;
 
 	/* 3. corruption behind the checksum's back is detected */
 	ret = corrupt_block(dev, 5);
@@ -198,7 +199,8 @@ int main(int argc, char **argv)
 	if (strcmp(buf, expect))
 		return 1;
 	printf("block 6 is fine: %s", buf);
-	give_back(&ring, fd, bid);
+	if (give_back(&ring, fd, bid) != 1)
+		return 1;
 	/* repair: rewrite the block, which stores a fresh checksum */
 	if (pwrite(fd, data + 5 * BLOCK, BLOCK, 5 * BLOCK) != BLOCK)
 		return 1;
