@@ -1003,6 +1003,408 @@ TEST_F(kchr, foreign_ring_exdev)
 	close(wfd);
 }
 
+#define REFILL_ID	2
+#define UD_CANCEL	0x400
+
+/* A refill ring in a writable region of its own, for @b. */
+static struct kmbuf_refill *refill_setup(struct rx *rx, struct kmbuf_bind *b,
+					 struct kmbuf_region *rreg,
+					 __u32 entries)
+{
+	size_t size = (kmbuf_refill_size(entries) + 4095) & ~4095UL;
+
+	if (kmbuf_region_create(rx->ring.ring_fd, REFILL_ID, size, 0, 0,
+				rreg))
+		return NULL;
+	return kmbuf_refill_init(b, rreg->addr, REFILL_ID, 0, entries);
+}
+
+struct refill_run {
+	struct kmbuf_refill	*r;
+	__u32			entries, nr_bufs, rec_size;
+	char			*held;		/* per bid: CQE seen, not given back */
+	__u64			next_seq, records, rearms;
+	__u64			bogus;		/* bogus entries pushed */
+	__u32			bogus_every;	/* 0: none */
+};
+
+/*
+ * Receive @n generator records from the ARM (user_data UD_RECV) into
+ * @nr_bufs buffers of rec_size at offset 0 of @reg, giving every buffer
+ * back through the refill ring only, in batches of @batch.  A bid must
+ * never come in a CQE while userspace still holds it.  With bogus_every,
+ * every so many batches carry bogus entries too: ids out of range and a
+ * second copy of an id of the same batch, which the kernel must skip.
+ */
+static const char *refill_recv(struct rx *rx, int fd, struct kmbuf_region *reg,
+			       struct refill_run *rr, __u64 n,
+			       unsigned int batch)
+{
+	__u32 *ids = calloc(rr->entries, sizeof(*ids));
+	unsigned int nb = 0, batches = 0;
+	struct rx_cqe c;
+	__u32 bid;
+
+	while (rr->records < n) {
+		if (rx_next(rx, &c))
+			return "timed out waiting for a CQE";
+		if (c.ud != UD_RECV)
+			return "unexpected CQE";
+		if (!(c.flags & IORING_CQE_F_MORE)) {
+			if (c.res != -EOVERFLOW)
+				return "ARM ended with an error";
+			if (c.flags & IORING_CQE_F_BUFFER)
+				return "final CQE carries a buffer";
+			rr->rearms++;
+			if (rx_arm(rx, fd, UD_RECV))
+				return "re-arm failed";
+			continue;
+		}
+		if (c.res < 0 || !(c.flags & IORING_CQE_F_BUFFER))
+			return "CQE without a buffer";
+		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+		if (bid >= rr->nr_bufs)
+			return "bid out of range";
+		if (rr->held[bid])
+			return "a bid handed out twice without a return";
+		rr->held[bid] = 1;
+		if (gen_mismatch(buf_addr(reg, 0, rr->rec_size, bid), c.res,
+				 rr->rec_size, rr->next_seq) != -1)
+			return "record corrupt, lost or out of order";
+		rr->next_seq++;
+		rr->records++;
+		ids[nb++] = bid;
+		/* the last records stay held: the ring ran dry meanwhile */
+		if (nb < batch && rr->records < n)
+			continue;
+		if (rr->bogus_every && ++batches % rr->bogus_every == 0 &&
+		    nb + 3 <= rr->entries) {
+			ids[nb++] = rr->nr_bufs + batches % 7;
+			ids[nb++] = ids[0];	/* given back just before */
+			ids[nb++] = ~0U - batches;
+			rr->bogus += 3;
+		}
+		while (nb) {
+			unsigned int i, k;
+
+			k = kmbuf_refill_push_many(rr->r, rr->entries, ids,
+						   nb);
+			for (i = 0; i < k; i++)
+				if (ids[i] < rr->nr_bufs)
+					rr->held[ids[i]] = 0;
+			memmove(ids, ids + k, (nb - k) * sizeof(*ids));
+			nb -= k;
+			if (nb)
+				usleep(1000);	/* full: the kernel is behind */
+		}
+	}
+	free(ids);
+	return NULL;
+}
+
+/*
+ * A generator stream whose buffers all go back through a refill ring,
+ * never with a RETURN command: every record arrives, in order, and no
+ * bid is handed out twice without a return in between.
+ */
+TEST_F_TIMEOUT(kchr, refill_stream, 300)
+{
+	struct kmbuf_bind b = {
+		.region_id = REGION_ID, .buf_size = 512, .nr_bufs = 16,
+	};
+	struct refill_run rr = { .entries = 16, .nr_bufs = 16,
+				 .rec_size = 512 };
+	struct kmbuf_region rreg;
+	const char *err;
+
+	rr.held = calloc(rr.nr_bufs, 1);
+	rr.r = refill_setup(&self->rx, &b, &rreg, rr.entries);
+	ASSERT_NE(NULL, rr.r);
+	ASSERT_EQ(0, chr_set_mode(self->fd, KMBUF_CHR_MODE_GEN, 512, 0));
+	ASSERT_EQ(0, rx_bind_desc(&self->rx, self->fd, &b));
+	ASSERT_EQ(0, rx_arm(&self->rx, self->fd, UD_RECV));
+	err = refill_recv(&self->rx, self->fd, &self->reg, &rr, 20000, 5);
+	ASSERT_EQ(NULL, err) TH_LOG("%s at record %llu", err,
+				    (unsigned long long)rr.records);
+	EXPECT_EQ(0, fdinfo_val(self->fd, FDI_REFILL_BAD));
+	/* the ring ran dry and refilled from the refill ring alone */
+	EXPECT_LT(100, fdinfo_val(self->fd, "kmbuf_exhausted"));
+	EXPECT_EQ(0, rx_unbind(&self->rx, self->fd));
+	kmbuf_region_unmap(&rreg);
+	free(rr.held);
+}
+
+/* Cancel the ARM with user_data UD_RECV; hold what came before its end. */
+static const char *cancel_arm(struct rx *rx, char *held, __u32 nr_bufs,
+			      unsigned int *got)
+{
+	struct io_uring_sqe *sqe = rx_sqe(rx);
+	struct rx_cqe c;
+	__u32 bid;
+
+	io_uring_prep_cancel64(sqe, UD_RECV, 0);
+	sqe->user_data = UD_CANCEL;
+	if (rx_wait(rx, UD_CANCEL) != 0)
+		return "cancel failed";
+	for (;;) {
+		if (rx_next(rx, &c) || c.ud != UD_RECV)
+			return "no end of the ARM";
+		if (!(c.flags & IORING_CQE_F_MORE))
+			return c.res == -ECANCELED ? NULL : "ARM end not -ECANCELED";
+		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+		if (!(c.flags & IORING_CQE_F_BUFFER) || bid >= nr_bufs ||
+		    held[bid]++)
+			return "bad or duplicate bid";
+		(*got)++;
+	}
+}
+
+/*
+ * Bogus entries in the refill ring are skipped and counted (fdinfo
+ * kmbuf_refill_bad), never trusted: ids out of range, a second copy of
+ * an id in the same batch, and ids of buffers the kernel holds (free
+ * ones, given back with RETURN).  None of them hands a buffer out twice;
+ * then the same with bogus entries mixed into a stream.
+ */
+TEST_F_TIMEOUT(kchr, refill_bogus_ids, 300)
+{
+	struct kmbuf_bind b = {
+		.region_id = REGION_ID, .buf_size = 512, .nr_bufs = 8,
+	};
+	struct refill_run rr = { .entries = 64, .nr_bufs = 8,
+				 .rec_size = 512, .bogus_every = 3 };
+	struct kmbuf_region rreg;
+	unsigned int got = 0, i;
+	__u32 free_ids[2], x = ~0U, entries[6];
+	struct rx_cqe c;
+	const char *err;
+	__u32 bid;
+
+	rr.held = calloc(rr.nr_bufs, 1);
+	rr.r = refill_setup(&self->rx, &b, &rreg, rr.entries);
+	ASSERT_NE(NULL, rr.r);
+	ASSERT_EQ(0, chr_set_mode(self->fd, KMBUF_CHR_MODE_GEN, 512, 0));
+	ASSERT_EQ(0, rx_bind_desc(&self->rx, self->fd, &b));
+
+	/* all 8 buffers delivered, then the ARM cancelled */
+	ASSERT_EQ(0, rx_arm(&self->rx, self->fd, UD_RECV));
+	while (got < 8) {
+		ASSERT_EQ(0, rx_next(&self->rx, &c));
+		ASSERT_EQ(UD_RECV, c.ud);
+		ASSERT_TRUE(c.flags & IORING_CQE_F_MORE);
+		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+		ASSERT_GT(8, bid);
+		ASSERT_EQ(0, rr.held[bid]++);
+		got++;
+	}
+	err = cancel_arm(&self->rx, rr.held, 8, &got);
+	ASSERT_EQ(NULL, err) TH_LOG("%s", err);
+	ASSERT_EQ(8, got);	/* nothing more: the ring was dry */
+	rr.next_seq = got;
+
+	/* two go back with RETURN: free, the kernel's */
+	for (i = 0, bid = 0; i < 2; bid++)
+		if (rr.held[bid])
+			free_ids[i++] = bid;
+	ASSERT_EQ(2, rx_return(&self->rx, self->fd, free_ids, 2));
+	rr.held[free_ids[0]] = rr.held[free_ids[1]] = 0;
+	for (bid = 0; bid < 8; bid++)
+		if (rr.held[bid])
+			x = bid;	/* one still held */
+	/*
+	 * the free ones, ids out of range, and x twice: only the first x is
+	 * a return, five entries are bogus
+	 */
+	entries[0] = free_ids[0];
+	entries[1] = 8;
+	entries[2] = x;
+	entries[3] = ~0U;
+	entries[4] = free_ids[1];
+	entries[5] = x;
+	ASSERT_EQ(6, kmbuf_refill_push_many(rr.r, rr.entries, entries, 6));
+	rr.held[x] = 0;
+	EXPECT_EQ(0, fdinfo_val(self->fd, FDI_REFILL_BAD));
+
+	/* armed again: three buffers are free, each comes out once */
+	ASSERT_EQ(0, rx_arm(&self->rx, self->fd, UD_RECV));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, rx_next(&self->rx, &c));
+		ASSERT_EQ(UD_RECV, c.ud);
+		ASSERT_TRUE(c.flags & IORING_CQE_F_MORE);
+		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+		ASSERT_GT(8, bid);
+		ASSERT_EQ(0, rr.held[bid]++) TH_LOG("bid %u handed out twice",
+						   bid);
+		EXPECT_EQ(-1, gen_mismatch(buf_addr(&self->reg, 0, 512, bid),
+					   c.res, 512, rr.next_seq));
+		rr.next_seq++;
+	}
+	EXPECT_EQ(-EAGAIN, rx_peek(&self->rx, &c));
+	EXPECT_EQ(rr.r->tail, rr.r->head);
+	EXPECT_EQ(5, fdinfo_val(self->fd, FDI_REFILL_BAD));
+	EXPECT_EQ(8, fdinfo_val(self->fd, "kmbuf_user"));
+
+	/* give all back through the ring, with bogus entries now and then */
+	got = 0;
+	for (bid = 0; bid < 8; bid++)
+		if (rr.held[bid])
+			entries[got++] = bid;
+	ASSERT_EQ(8, got);
+	for (i = 0; i < 8; i++)
+		rr.held[i] = 0;
+	ASSERT_EQ(8, kmbuf_refill_push_many(rr.r, rr.entries, entries, 8));
+	rr.records = 0;
+	err = refill_recv(&self->rx, self->fd, &self->reg, &rr, 5000, 3);
+	ASSERT_EQ(NULL, err) TH_LOG("%s at record %llu", err,
+				    (unsigned long long)rr.records);
+	EXPECT_LT(0, rr.bogus);
+	/* the kernel read all bogus ones once it needed buffers again */
+	EXPECT_EQ(5 + rr.bogus, fdinfo_val(self->fd, FDI_REFILL_BAD));
+	EXPECT_EQ(0, rx_unbind(&self->rx, self->fd));
+	kmbuf_region_unmap(&rreg);
+	free(rr.held);
+}
+
+struct reap_state {
+	struct rx		*rx;
+	int			fd;
+	struct kmbuf_region	*reg;
+	char			*held;		/* kept by the callback */
+	char			*out;		/* in a CQE, not given back */
+	__u64			next_seq, records, rearms;
+	bool			stop, ended;
+	const char		*err;
+};
+
+#define UD_REAPER	0x500
+#define UD_NOP		0x777
+
+/* kmbuf_reap() callback of reaper_gen */
+static int reap_gen(void *arg, const struct kmbuf_cqe *c)
+{
+	struct reap_state *st = arg;
+
+	if (c->user_data != UD_RECV) {
+		st->err = "unexpected CQE";
+		return -EPROTO;
+	}
+	if (!c->more) {
+		if (c->res != -EOVERFLOW || c->has_buf) {
+			st->err = "ARM ended";
+			return -EPROTO;
+		}
+		st->rearms++;
+		if (st->stop) {
+			st->ended = true;
+			return 0;
+		}
+		return rx_queue_cmd(st->rx, st->fd, KMBUF_CMD_ARM,
+				    IORING_URING_CMD_MULTISHOT, 0, 0, 0,
+				    UD_RECV);
+	}
+	if (!c->has_buf || c->bid >= 16 || st->out[c->bid]) {
+		st->err = "bad or duplicate bid";
+		return -EPROTO;
+	}
+	st->out[c->bid] = 1;
+	if (gen_mismatch(buf_addr(st->reg, 0, 256, c->bid), c->res, 256,
+			 st->next_seq) != -1) {
+		st->err = "record corrupt, lost or out of order";
+		return -EPROTO;
+	}
+	st->next_seq++;
+	st->records++;
+	/* keep every seventh for a while: kmbuf_reaper_put() later */
+	if (st->records % 7 == 0) {
+		st->held[c->bid] = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * libkmbuf's reaper, with RETURN commands and with a refill ring (where
+ * the CQ ring, 8 entries, keeps ending the ARM with -EOVERFLOW): every
+ * record arrives in order, no bid twice without a return, buffers kept
+ * by the callback go back later.  kmbuf_unbind_sync() leaves the CQEs of
+ * other requests in the CQ ring.
+ */
+TEST_F_TIMEOUT(kchr, reaper_gen, 300)
+{
+	struct kmbuf_region reg, rreg;
+	struct io_uring_cqe *cqe;
+	struct kmbuf_reaper rp;
+	struct reap_state st;
+	int pass, nops;
+
+	for (pass = 0; pass < 2; pass++) {
+		struct kmbuf_bind b = {
+			.region_id = REGION_ID, .buf_size = 256,
+			.nr_bufs = 16,
+		};
+		struct kmbuf_refill *r = NULL;
+		char held[16] = { }, out[16] = { };
+		struct io_uring_sqe *sqe;
+		struct rx crx;
+		unsigned int head;
+		__u32 i;
+
+		ASSERT_EQ(0, rx_init(&crx, 8, 8, 0));
+		ASSERT_EQ(0, kmbuf_region_create(crx.ring.ring_fd, REGION_ID,
+						 16 * 256, 0, 0, &reg));
+		if (pass)
+			ASSERT_NE(NULL, r = refill_setup(&crx, &b, &rreg, 16));
+		ASSERT_EQ(0, chr_set_mode(self->fd, KMBUF_CHR_MODE_GEN, 256,
+					  0));
+		ASSERT_EQ(0, kmbuf_bind_sync(&crx.ring, self->fd, &b));
+		ASSERT_EQ(0, kmbuf_reaper_init(&rp, &crx.ring, self->fd, 16,
+					       r, 16, UD_REAPER));
+		st = (struct reap_state){ .rx = &crx, .fd = self->fd,
+					  .reg = &reg, .held = held,
+					  .out = out };
+		ASSERT_EQ(0, rx_arm(&crx, self->fd, UD_RECV));
+		while (!st.ended) {
+			st.stop = st.records >= 5000;
+			ASSERT_LE(0, io_uring_submit_and_wait(&crx.ring, 1));
+			ASSERT_LE(0, kmbuf_reap(&rp, reap_gen, &st, 0))
+				TH_LOG("pass %d: %s at %llu", pass, st.err,
+				       (unsigned long long)st.records);
+			ASSERT_EQ(0, rp.error);
+			for (i = 0; i < 16; i++) {
+				/* the kept ones go back with a later batch */
+				if (held[i] && st.records % 3 == 0) {
+					held[i] = 0;
+					kmbuf_reaper_put(&rp, i);
+				}
+				if (!held[i])
+					out[i] = 0;
+			}
+		}
+		TH_LOG("pass %d: %llu records, %llu re-arms", pass,
+		       (unsigned long long)st.records,
+		       (unsigned long long)st.rearms);
+		EXPECT_LT(0, st.rearms);
+		if (pass)
+			EXPECT_EQ(0, fdinfo_val(self->fd, FDI_REFILL_BAD));
+		/* UNBIND leaves the other CQEs (a NOP's) in the ring */
+		sqe = kmbuf_get_sqe(&crx.ring);
+		io_uring_prep_nop(sqe);
+		sqe->user_data = UD_NOP;
+		ASSERT_EQ(0, kmbuf_unbind_sync(&crx.ring, self->fd));
+		nops = 0;
+		io_uring_for_each_cqe(&crx.ring, head, cqe) {
+			EXPECT_NE(KMBUF_UD_SYNC, cqe->user_data);
+			nops += cqe->user_data == UD_NOP;
+		}
+		EXPECT_EQ(1, nops);
+		kmbuf_reaper_free(&rp);
+		kmbuf_region_unmap(&reg);
+		if (pass)
+			kmbuf_region_unmap(&rreg);
+		rx_exit(&crx);
+	}
+}
+
 /* Which SQE field sqe_field_cmd() sets to a non-zero value. */
 enum sqe_field {
 	F_NONE, F_IOPRIO, F_ADDR, F_LEN, F_BUF_INDEX, F_FILE_INDEX, F_FIXED,

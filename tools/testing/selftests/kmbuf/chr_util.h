@@ -157,24 +157,34 @@ static inline __u64 rx_sync_ud(struct rx *rx)
 }
 
 /*
- * Submit what is queued and return the res of the CQE with user_data
- * @ud, keeping other CQEs for rx_next().  A timeout returns -ETIME, which
- * no command returns itself.
+ * Submit what is queued and wait for the CQE with user_data @ud, keeping
+ * other CQEs for rx_next().  0 or -ETIME.
  */
-static inline int rx_wait(struct rx *rx, __u64 ud)
+static inline int rx_wait_cqe(struct rx *rx, __u64 ud, struct rx_cqe *out)
 {
-	struct rx_cqe c;
 	int ret;
 
 	io_uring_submit(&rx->ring);
 	for (;;) {
-		ret = rx_reap(rx, &c);
+		ret = rx_reap(rx, out);
 		if (ret)
 			return ret;
-		if (c.ud == ud)
-			return c.res;
-		rx->log[rx->tail++ % RX_LOG] = c;
+		if (out->ud == ud)
+			return 0;
+		rx->log[rx->tail++ % RX_LOG] = *out;
 	}
+}
+
+/*
+ * Like rx_wait_cqe(), returning the CQE's res.  A timeout returns -ETIME,
+ * which no command returns itself.
+ */
+static inline int rx_wait(struct rx *rx, __u64 ud)
+{
+	struct rx_cqe c;
+	int ret = rx_wait_cqe(rx, ud, &c);
+
+	return ret ? ret : c.res;
 }
 
 /* Run common command @op with payload @c; its result (see rx_wait()). */
