@@ -231,6 +231,11 @@ void kmbuf_prep_unbind(struct io_uring_sqe *sqe, int fd)
 	kmbuf_prep_cmd(sqe, fd, KMBUF_CMD_UNBIND, 0, &c);
 }
 
+void kmbuf_prep_refill_wakeup(struct io_uring_sqe *sqe, int fd)
+{
+	kmbuf_prep_return(sqe, fd, NULL, 0);
+}
+
 /* CQE @i (free running index) of @ring's CQ ring */
 static struct io_uring_cqe *cq_entry(struct io_uring *ring, unsigned int i)
 {
@@ -389,6 +394,14 @@ int kmbuf_reaper_flush(struct kmbuf_reaper *rp)
 		rp->nr_pending -= n;
 		memmove(rp->pending, rp->pending + n,
 			rp->nr_pending * sizeof(__u32));
+		if (n && kmbuf_refill_need_wakeup(rp->refill)) {
+			sqe = kmbuf_get_sqe(rp->ring);
+			if (!sqe)
+				return -EBUSY;
+			kmbuf_prep_refill_wakeup(sqe, rp->fd);
+			sqe->user_data = rp->ret_ud + 2;
+			rp->wakeups++;
+		}
 		if (!rp->nr_pending)
 			return 0;
 	}
@@ -425,6 +438,11 @@ int kmbuf_reap(struct kmbuf_reaper *rp, kmbuf_reap_fn fn, void *arg,
 		if (max && n == max)
 			break;
 		seen++;
+		if (slot == 2) {	/* a doorbell: res = buffers it freed */
+			if (cqe->res < 0 && !rp->error)
+				rp->error = cqe->res;
+			continue;
+		}
 		if (slot < 2 && rp->nr_inflight[slot]) {
 			if (cqe->res != (int)rp->nr_inflight[slot] &&
 			    !rp->error)

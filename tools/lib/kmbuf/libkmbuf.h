@@ -249,6 +249,29 @@ static inline int kmbuf_refill_push(struct kmbuf_refill *r, __u32 entries,
 	return kmbuf_refill_push_many(r, entries, &bid, 1) ? 0 : -ENOSPC;
 }
 
+/*
+ * After a push: does the kernel wait for a doorbell?  A stream that found
+ * no buffer, even in the refill ring, sets KMBUF_REFILL_NEED_WAKEUP and
+ * waits; the kernel reads the refill ring only when it runs.  A full
+ * barrier orders the push's tail store before the flag's load (the
+ * kernel orders its flag store before its last look at tail), so one
+ * side sees the other.  If true, ring the doorbell with
+ * kmbuf_prep_refill_wakeup().
+ */
+static inline bool kmbuf_refill_need_wakeup(const struct kmbuf_refill *r)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&r->flags, __ATOMIC_RELAXED) &
+	       KMBUF_REFILL_NEED_WAKEUP;
+}
+
+/*
+ * The doorbell: KMBUF_CMD_RETURN with nr 0, which reads the refill ring
+ * now and restarts the streams waiting for buffers; res = the number of
+ * buffers it gave back.
+ */
+void kmbuf_prep_refill_wakeup(struct io_uring_sqe *sqe, int fd);
+
 /* A CQE as kmbuf_reap() hands it over, decoded. */
 struct kmbuf_cqe {
 	__u64	user_data;
@@ -275,12 +298,13 @@ static inline void kmbuf_cqe_decode(const struct io_uring_cqe *cqe,
  * Reaper: walks the ready CQEs of a ring, hands each to the caller
  * decoded, and gives the buffers the caller is done with back to the
  * kernel in batches, through the refill ring if it has one (falling back
- * to KMBUF_CMD_RETURN when that is full), else with KMBUF_CMD_RETURN.  A
- * RETURN is only queued: the caller's next io_uring_submit*() sends it
- * along with whatever else it submits, so a reap-submit-wait loop costs
- * one system call per round.  Its CQEs (user_data ret_ud and ret_ud + 1)
- * are consumed by the reaper; a failed one is kept in @error.  One
- * reaper per bound file; it is not thread safe.
+ * to KMBUF_CMD_RETURN when that is full, ringing the doorbell when the
+ * kernel asks for it), else with KMBUF_CMD_RETURN.  Commands are only
+ * queued: the caller's next io_uring_submit*() sends them along with
+ * whatever else it submits, so a reap-submit-wait loop costs one system
+ * call per round.  Their CQEs (user_data ret_ud to ret_ud + 2) are
+ * consumed by the reaper; a failed one is kept in @error.  One reaper per
+ * bound file; it is not thread safe.
  */
 struct kmbuf_reaper {
 	struct io_uring		*ring;
@@ -295,6 +319,7 @@ struct kmbuf_reaper {
 	__u32			nr_inflight[2];	/* 0: that slot is free */
 	int			error;		/* first failed RETURN, or 0 */
 	unsigned long		returned;	/* ids given back so far */
+	unsigned long		wakeups;	/* doorbells rung */
 };
 
 /*
@@ -310,9 +335,10 @@ void kmbuf_reaper_free(struct kmbuf_reaper *rp);
 void kmbuf_reaper_put(struct kmbuf_reaper *rp, __u32 bid);
 
 /*
- * Send the batch: push it to the refill ring, or queue a RETURN (unless
- * both RETURN slots are still in flight: then it waits for the next
- * flush).  kmbuf_reap() ends with it.  0 or -EBUSY (no SQE).
+ * Send the batch: push it to the refill ring (and queue a doorbell if the
+ * kernel needs one), or queue a RETURN (unless both RETURN slots are
+ * still in flight: then it waits for the next flush).  kmbuf_reap() ends
+ * with it.  0 or -EBUSY (no SQE).
  */
 int kmbuf_reaper_flush(struct kmbuf_reaper *rp);
 

@@ -28,7 +28,7 @@
 #define RX_LOG		(1U << 16)
 
 /* fdinfo keys: kmbuf_chr's armed streams, the core's kept records */
-#define FDI_ARMED	"kmbuf_chr_recv"
+#define FDI_ARMED	"kmbuf_armed"
 #define FDI_PENDING	"kmbuf_pending"
 #define FDI_REFILL_BAD	"kmbuf_refill_bad"
 

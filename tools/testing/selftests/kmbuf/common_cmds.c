@@ -186,6 +186,7 @@ FIXTURE_VARIANT_ADD(cc, kmbuf_chr) {
 	.open_dev = chr_dev_open,
 	.buf_flags = 0,
 	.nr_streams = 1,
+	.max_buf_size = KMBUF_CHR_MAX_RECORD,
 	.fdinfo = true,
 	.take = chr_take,
 };
@@ -294,11 +295,14 @@ TEST_F(cc, bind_geometry)
 	EXPECT_EQ(0, rx_unbind(rx, fd));
 }
 
-/* No such region: ENOENT. */
+/* No such region: ENOENT; an id out of the range of ids: EINVAL. */
 TEST_F(cc, bind_unknown_region)
 {
 	EXPECT_EQ(-ENOENT, rx_bind(&self->rx, self->fd, 7, 0, BSZ, NBUF));
 	EXPECT_EQ(-ENOENT, rx_bind(&self->rx, self->fd, 15, 0, BSZ, NBUF));
+	/* not a region id at all */
+	EXPECT_EQ(-EINVAL, rx_bind(&self->rx, self->fd, 1U << 30, 0, BSZ,
+				   NBUF));
 	EXPECT_EQ(0, bind_std(self, self->fd, 0));
 }
 
@@ -747,6 +751,25 @@ TEST_F(cc, refill_bad_args)
 		EXPECT_EQ(-EACCES, rx_bind_desc(rx, fd, &b));
 		b.refill_offset = 0;
 	}
+	/* the ring's own buffers, when their region is writable: EBUSY */
+	if (!(variant->buf_flags & IORING_MEM_REGION_RDONLY)) {
+		b.refill_region = BUF_ID;
+		b.refill_offset = BSZ;
+		EXPECT_EQ(-EBUSY, rx_bind_desc(rx, fd, &b));
+		/* after them it is fine */
+		b.refill_offset = NBUF * BSZ;
+		EXPECT_EQ(0, rx_bind_desc(rx, fd, &b));
+		EXPECT_EQ(0, rx_unbind(rx, fd));
+		b.refill_offset = 0;
+	}
+	/* another ring's refill ring: EBUSY */
+	b.refill_region = RW_ID;
+	ASSERT_EQ(0, rx_bind_desc(rx, self->fd2, &b));
+	b.offset = NBUF * BSZ;
+	b.refill_offset = 64;
+	EXPECT_EQ(-EBUSY, rx_bind_desc(rx, fd, &b));
+	b.offset = 0;
+	EXPECT_EQ(0, rx_unbind(rx, self->fd2));
 	if (variant->fdinfo)
 		EXPECT_EQ(-1, fdinfo_val(fd, "kmbuf_bufs"));
 	/* right: in another writable region, or a user memory one */
@@ -782,7 +805,9 @@ TEST_F(cc, refill_returns)
 	ASSERT_EQ(0, kmbuf_refill_push(r, NBUF, ~0U));
 	ASSERT_EQ(0, kmbuf_refill_push(r, NBUF, ids[0]));
 	ASSERT_EQ(0, kmbuf_refill_push(r, NBUF, ids[0]));
-	/* the kernel takes what it finds when it needs buffers */
+	/* a waiting stream needs the doorbell; a read takes a buffer itself */
+	if (kmbuf_refill_need_wakeup(r))
+		EXPECT_EQ(1, rx_cmd(&self->rx, fd, KMBUF_CMD_RETURN, 0, 0, 0));
 	ASSERT_EQ(0, variant->take(self, 1, more));
 	EXPECT_EQ(ids[0], more[0]);
 	EXPECT_EQ(r->tail, r->head);
@@ -794,6 +819,70 @@ TEST_F(cc, refill_returns)
 			TH_LOG("id %u of %u", i, NBUF);
 	EXPECT_EQ(-EALREADY, rx_return(&self->rx, fd, &ids[0], 1));
 	EXPECT_EQ(0, rx_unbind(&self->rx, fd));
+}
+
+/* End the ARM of stream 0, if any; hold what it delivered before. */
+static int disarm(FIXTURE_DATA(cc) *self)
+{
+	struct io_uring_sqe *sqe;
+	struct rx_cqe c;
+
+	if (!self->armed)
+		return 0;
+	sqe = rx_sqe(&self->rx);
+	io_uring_prep_cancel64(sqe, UD_ARM, 0);
+	sqe->user_data = UD_ARM + 3;
+	if (rx_wait(&self->rx, UD_ARM + 3))
+		return -EIO;
+	do {
+		if (rx_next(&self->rx, &c) || c.ud != UD_ARM)
+			return -EPROTO;
+	} while (c.flags & IORING_CQE_F_MORE);
+	self->armed = false;
+	return c.res == -ECANCELED ? 0 : -EPROTO;
+}
+
+/*
+ * The id of a buffer that is free when it is written to the refill ring
+ * is bogus, even if the kernel hands the buffer out before it gets to
+ * that entry: it must never come to count as a return of the buffer,
+ * which would hand the buffer out a second time while userspace holds it.
+ */
+TEST_F(cc, refill_free_ids)
+{
+	struct kmbuf_bind b = {
+		.region_id = BUF_ID, .buf_size = BSZ, .nr_bufs = NBUF,
+	};
+	__u32 ids[NBUF], got[3], push[2];
+	struct kmbuf_refill *r;
+	unsigned int i, j;
+	int fd = self->fd;
+
+	r = kmbuf_refill_init(&b, self->rw.addr, RW_ID, 0, NBUF);
+	ASSERT_NE(NULL, r);
+	ASSERT_EQ(0, rx_bind_desc(&self->rx, fd, &b));
+	ASSERT_EQ(0, variant->take(self, NBUF, ids));
+	ASSERT_EQ(0, disarm(self));
+	/* two free ones, then the first of them (bogus) and a held one */
+	ASSERT_EQ(2, rx_return(&self->rx, fd, ids, 2));
+	push[0] = ids[0];
+	push[1] = ids[2];
+	ASSERT_EQ(2, kmbuf_refill_push_many(r, NBUF, push, 2));
+	/* three buffers are free: each comes out once */
+	ASSERT_EQ(0, variant->take(self, 3, got));
+	for (i = 0; i < 3; i++) {
+		EXPECT_TRUE(got[i] == ids[0] || got[i] == ids[1] ||
+			    got[i] == ids[2]) TH_LOG("bid %u", got[i]);
+		for (j = 0; j < i; j++)
+			EXPECT_NE(got[i], got[j])
+				TH_LOG("bid %u handed out twice", got[i]);
+	}
+	if (variant->fdinfo)
+		EXPECT_EQ(1, fdinfo_val(fd, FDI_REFILL_BAD));
+	/* ids[3..] are still held, the three again: each goes back once */
+	for (i = 0; i < NBUF; i++)
+		EXPECT_EQ(1, rx_return(&self->rx, fd, &ids[i], 1))
+			TH_LOG("id %u of %u", i, NBUF);
 }
 
 TEST_HARNESS_MAIN
