@@ -17,6 +17,7 @@
 #include <linux/kernel.h>
 #include <linux/bvec.h>
 #include <linux/errno.h>
+#include <linux/irq_work.h>
 #include <linux/export.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
@@ -26,6 +27,7 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/uaccess.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <linux/io_uring_types.h>
@@ -64,8 +66,13 @@ struct kmbuf_range {
 static struct workqueue_struct *kmbuf_wq;
 
 struct kmbuf_ring {
-	/* protects the fields up to @owner and the contents of both arrays */
-	spinlock_t		lock;
+	/*
+	 * Protects the fields up to @owner and the contents of both arrays.
+	 * A raw spinlock: buffers are taken and given back from hard
+	 * interrupt context, on PREEMPT_RT too; every section under it is
+	 * O(1) but for batch returns and refill ring reads, O(batch).
+	 */
+	raw_spinlock_t		lock;
 	u32			head;		/* FIFO slot of the next take */
 	u32			nr_free;	/* ids in the FIFO */
 	u32			nr_kernel;
@@ -78,6 +85,19 @@ struct kmbuf_ring {
 	u32			notifying;
 	u16			*fifo;		/* nr_bufs slots */
 	u8			*owner;		/* nr_bufs entries */
+	u64			nr_refill_bad;	/* refill ids skipped */
+	struct kmbuf_refill	*refill;	/* in a region, or NULL */
+	u32			refill_mask;
+	u32			refill_head;	/* ours; rf->head is a copy */
+
+	/*
+	 * Records delivered to a stream and not yet posted: a singly linked
+	 * list per stream through @pend_next, with the length in @pend_len.
+	 * Only the holder of a buffer (the stream, under its port's lock)
+	 * touches its entries.
+	 */
+	u16			*pend_next;
+	u32			*pend_len;
 
 	/* set at creation, never changed */
 	struct io_uring_region	*region;
@@ -87,12 +107,18 @@ struct kmbuf_ring {
 	u32			nr_bufs;
 	void			(*notify)(struct kmbuf_ring *ring, void *priv);
 	void			*priv;
+	struct io_uring_region	*refill_region;	/* holds @refill */
 
+	/* the owner's, one per command in flight, one per buffer taken */
 	refcount_t		refs;
 	struct wait_queue_head	wait;
 	struct work_struct	free_work;
 	/* the ring's bytes of the region, see struct kmbuf_range */
 	struct kmbuf_range	*range;
+	/* the refill ring's bytes of its region, or NULL */
+	struct kmbuf_range	*refill_range;
+	/* the last reference went with interrupts off: see put_many */
+	bool			release_range_late;
 };
 
 /**
@@ -134,7 +160,11 @@ EXPORT_SYMBOL_IF_KUNIT(kmbuf_desc_validate);
 
 static void kmbuf_ring_free(struct kmbuf_ring *ring)
 {
+	if (ring->refill_region)
+		io_uring_region_put(ring->refill_region);
 	io_uring_region_put(ring->region);
+	kvfree(ring->pend_len);
+	kvfree(ring->pend_next);
 	kvfree(ring->owner);
 	kvfree(ring->fifo);
 	kfree(ring);
@@ -159,15 +189,25 @@ static void kmbuf_ring_release_range(struct kmbuf_ring *ring)
 	unsigned long flags;
 	bool user_held;
 
-	spin_lock_irqsave(&ring->lock, flags);
+	if (ring->refill_range) {
+		/* nothing reads the refill ring any more */
+		raw_spin_lock_irqsave(&ring->refill_region->kmbuf_lock, flags);
+		list_del(&ring->refill_range->node);
+		raw_spin_unlock_irqrestore(&ring->refill_region->kmbuf_lock,
+					   flags);
+		kfree(ring->refill_range);
+		ring->refill_range = NULL;
+	}
+
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	user_held = ring->nr_user;
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 	if (user_held)
 		return;		/* the region owns the range from now on */
 
-	spin_lock_irqsave(&region->kmbuf_lock, flags);
+	raw_spin_lock_irqsave(&region->kmbuf_lock, flags);
 	list_del(&range->node);
-	spin_unlock_irqrestore(&region->kmbuf_lock, flags);
+	raw_spin_unlock_irqrestore(&region->kmbuf_lock, flags);
 	kfree(range);
 }
 
@@ -190,8 +230,211 @@ EXPORT_SYMBOL_IF_KUNIT(kmbuf_region_release);
 
 static void kmbuf_ring_free_work(struct work_struct *work)
 {
-	kmbuf_ring_free(container_of(work, struct kmbuf_ring, free_work));
+	struct kmbuf_ring *ring = container_of(work, struct kmbuf_ring,
+					       free_work);
+
+	if (ring->release_range_late)
+		kmbuf_ring_release_range(ring);
+	kmbuf_ring_free(ring);
 }
+
+/* Where a ring's refill ring lives; see struct kmbuf_refill. */
+struct kmbuf_refill_desc {
+	struct io_uring_region	*region;
+	u64			offset;
+	u32			entries;
+};
+
+/* Bytes of a refill ring of @entries entries. */
+static u64 kmbuf_refill_bytes(u32 entries)
+{
+	return sizeof(struct kmbuf_refill) + (u64)entries * sizeof(u32);
+}
+
+/*
+ * Claim bytes [@range->start, @range->end) of @region: -EBUSY if any of
+ * them belongs to a ring (or a refill ring) already.
+ */
+static int kmbuf_range_reserve(struct io_uring_region *region,
+			       struct kmbuf_range *range)
+{
+	struct kmbuf_range *other;
+
+	raw_spin_lock_irq(&region->kmbuf_lock);
+	list_for_each_entry(other, &region->kmbuf_rings, node) {
+		if (other->start < range->end && range->start < other->end) {
+			raw_spin_unlock_irq(&region->kmbuf_lock);
+			return -EBUSY;
+		}
+	}
+	list_add_tail(&range->node, &region->kmbuf_rings);
+	raw_spin_unlock_irq(&region->kmbuf_lock);
+	return 0;
+}
+
+static void kmbuf_range_unreserve(struct io_uring_region *region,
+				  struct kmbuf_range *range)
+{
+	raw_spin_lock_irq(&region->kmbuf_lock);
+	list_del(&range->node);
+	raw_spin_unlock_irq(&region->kmbuf_lock);
+}
+
+/* Check @rd and claim its bytes for @ring; see struct kmbuf_bind. */
+static int kmbuf_ring_setup_refill(struct kmbuf_ring *ring,
+				   const struct kmbuf_refill_desc *rd)
+{
+	struct io_uring_region *region = rd->region;
+	u64 end;
+	int ret;
+
+	if (!rd->entries || rd->entries > KMBUF_MAX_BUFS ||
+	    !is_power_of_2(rd->entries) ||
+	    !IS_ALIGNED(rd->offset, sizeof(struct kmbuf_refill)) ||
+	    check_add_overflow(rd->offset, kmbuf_refill_bytes(rd->entries),
+			       &end) || end > region->size)
+		return -EINVAL;
+	/* userspace writes it: it must be mapped writable */
+	if (region->read_only)
+		return -EACCES;
+	ring->refill_range = kmalloc(sizeof(*ring->refill_range),
+				     GFP_KERNEL_ACCOUNT);
+	if (!ring->refill_range)
+		return -ENOMEM;
+	ring->refill_range->start = rd->offset;
+	ring->refill_range->end = end;
+	ret = kmbuf_range_reserve(region, ring->refill_range);
+	if (ret) {
+		kfree(ring->refill_range);
+		ring->refill_range = NULL;
+		return ret;
+	}
+	ring->refill = region->kaddr + rd->offset;
+	ring->refill_mask = rd->entries - 1;
+	/* start where userspace's tail is */
+	ring->refill_head = READ_ONCE(ring->refill->tail);
+	WRITE_ONCE(ring->refill->head, ring->refill_head);
+	WRITE_ONCE(ring->refill->flags, 0);
+	return 0;
+}
+
+/*
+ * kmbuf_ring_create() with an optional refill ring.  On success the ring
+ * owns the caller's references to @region and to @rd->region.
+ */
+static struct kmbuf_ring *
+kmbuf_ring_build(struct io_uring_region *region,
+		 const struct kmbuf_ring_desc *desc,
+		 const struct kmbuf_refill_desc *rd)
+{
+	struct kmbuf_ring *ring;
+	u32 i;
+	int ret;
+
+	might_sleep();
+	ret = kmbuf_desc_validate(desc, region->size);
+	if (ret)
+		return ERR_PTR(ret);
+	if (unlikely(!kmbuf_wq))
+		return ERR_PTR(-ENOMEM);
+
+	ring = kzalloc(sizeof(*ring), GFP_KERNEL_ACCOUNT);
+	if (!ring)
+		return ERR_PTR(-ENOMEM);
+	ret = -ENOMEM;
+	ring->fifo = kvmalloc_array(desc->nr_bufs, sizeof(*ring->fifo),
+				    GFP_KERNEL_ACCOUNT);
+	if (!ring->fifo)
+		goto free_ring;
+	ring->owner = kvzalloc(desc->nr_bufs, GFP_KERNEL_ACCOUNT);
+	if (!ring->owner)
+		goto free_fifo;
+	ring->pend_next = kvmalloc_array(desc->nr_bufs,
+					 sizeof(*ring->pend_next),
+					 GFP_KERNEL_ACCOUNT);
+	if (!ring->pend_next)
+		goto free_owner;
+	ring->pend_len = kvmalloc_array(desc->nr_bufs, sizeof(*ring->pend_len),
+					GFP_KERNEL_ACCOUNT);
+	if (!ring->pend_len)
+		goto free_pend_next;
+	ring->range = kmalloc(sizeof(*ring->range), GFP_KERNEL_ACCOUNT);
+	if (!ring->range)
+		goto free_pend_len;
+
+	raw_spin_lock_init(&ring->lock);
+	for (i = 0; i < desc->nr_bufs; i++)
+		ring->fifo[i] = i;
+	ring->nr_free = desc->nr_bufs;
+	ring->region = region;
+	ring->base = region->kaddr + desc->offset;
+	ring->offset = desc->offset;
+	ring->buf_size = desc->buf_size;
+	ring->nr_bufs = desc->nr_bufs;
+	ring->notify = desc->notify;
+	ring->priv = desc->priv;
+	refcount_set(&ring->refs, 1);
+	init_waitqueue_head(&ring->wait);
+	INIT_WORK(&ring->free_work, kmbuf_ring_free_work);
+	ring->range->start = ring->offset;
+	ring->range->end = kmbuf_ring_end(ring);
+	/* each byte of a region belongs to at most one ring */
+	ret = kmbuf_range_reserve(region, ring->range);
+	if (ret)
+		goto free_range;
+	if (rd) {
+		ret = kmbuf_ring_setup_refill(ring, rd);
+		if (ret)
+			goto unreserve_range;
+		ring->refill_region = rd->region;
+	}
+	return ring;
+
+unreserve_range:
+	kmbuf_range_unreserve(region, ring->range);
+free_range:
+	kfree(ring->range);
+free_pend_len:
+	kvfree(ring->pend_len);
+free_pend_next:
+	kvfree(ring->pend_next);
+free_owner:
+	kvfree(ring->owner);
+free_fifo:
+	kvfree(ring->fifo);
+free_ring:
+	kfree(ring);
+	return ERR_PTR(ret);
+}
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/**
+ * kmbuf_ring_create_refill() - kmbuf_ring_create() with a refill ring
+ * @region: the ring's region
+ * @desc: as for kmbuf_ring_create()
+ * @refill: region of the refill ring; the ring takes over a reference
+ * @offset: byte offset of the refill ring in @refill
+ * @entries: entries of the refill ring
+ *
+ * For KUnit; drivers get refill rings through KMBUF_CMD_BIND.
+ *
+ * Context: Process context; may sleep.
+ * Return: as kmbuf_ring_create(), or ERR_PTR(-EACCES) for a read-only
+ * @refill.
+ */
+struct kmbuf_ring *kmbuf_ring_create_refill(struct io_uring_region *region,
+					    const struct kmbuf_ring_desc *desc,
+					    struct io_uring_region *refill,
+					    u64 offset, u32 entries)
+{
+	struct kmbuf_refill_desc rd = {
+		.region = refill, .offset = offset, .entries = entries,
+	};
+
+	return kmbuf_ring_build(region, desc, &rd);
+}
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_ring_create_refill);
+#endif
 
 /**
  * kmbuf_ring_create() - build a kernel-managed buffer ring on a region
@@ -224,72 +467,7 @@ static void kmbuf_ring_free_work(struct work_struct *work)
 struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
 				     const struct kmbuf_ring_desc *desc)
 {
-	struct kmbuf_range *other;
-	struct kmbuf_ring *ring;
-	u32 i;
-	int ret;
-
-	might_sleep();
-	ret = kmbuf_desc_validate(desc, region->size);
-	if (ret)
-		return ERR_PTR(ret);
-	if (unlikely(!kmbuf_wq))
-		return ERR_PTR(-ENOMEM);
-
-	ring = kzalloc(sizeof(*ring), GFP_KERNEL_ACCOUNT);
-	if (!ring)
-		return ERR_PTR(-ENOMEM);
-	ret = -ENOMEM;
-	ring->fifo = kvmalloc_array(desc->nr_bufs, sizeof(*ring->fifo),
-				    GFP_KERNEL_ACCOUNT);
-	if (!ring->fifo)
-		goto free_ring;
-	ring->owner = kvzalloc(desc->nr_bufs, GFP_KERNEL_ACCOUNT);
-	if (!ring->owner)
-		goto free_fifo;
-	ring->range = kmalloc(sizeof(*ring->range), GFP_KERNEL_ACCOUNT);
-	if (!ring->range)
-		goto free_owner;
-
-	spin_lock_init(&ring->lock);
-	for (i = 0; i < desc->nr_bufs; i++)
-		ring->fifo[i] = i;
-	ring->nr_free = desc->nr_bufs;
-	ring->region = region;
-	ring->base = region->kaddr + desc->offset;
-	ring->offset = desc->offset;
-	ring->buf_size = desc->buf_size;
-	ring->nr_bufs = desc->nr_bufs;
-	ring->notify = desc->notify;
-	ring->priv = desc->priv;
-	refcount_set(&ring->refs, 1);
-	init_waitqueue_head(&ring->wait);
-	INIT_WORK(&ring->free_work, kmbuf_ring_free_work);
-	ring->range->start = ring->offset;
-	ring->range->end = kmbuf_ring_end(ring);
-	/* each byte of a region belongs to at most one ring */
-	spin_lock_irq(&region->kmbuf_lock);
-	list_for_each_entry(other, &region->kmbuf_rings, node) {
-		if (other->start < ring->range->end &&
-		    ring->range->start < other->end) {
-			spin_unlock_irq(&region->kmbuf_lock);
-			ret = -EBUSY;
-			goto free_range;
-		}
-	}
-	list_add_tail(&ring->range->node, &region->kmbuf_rings);
-	spin_unlock_irq(&region->kmbuf_lock);
-	return ring;
-
-free_range:
-	kfree(ring->range);
-free_owner:
-	kvfree(ring->owner);
-free_fifo:
-	kvfree(ring->fifo);
-free_ring:
-	kfree(ring);
-	return ERR_PTR(ret);
+	return kmbuf_ring_build(region, desc, NULL);
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_create);
 
@@ -368,6 +546,24 @@ struct kmbuf_ring *kmbuf_ring_get(struct kmbuf_ring *ring)
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_get);
 
+/* Drop @nr references at once, e.g. those of @nr buffers handed over. */
+static void kmbuf_ring_put_many(struct kmbuf_ring *ring, unsigned int nr)
+{
+	if (!nr || !refcount_sub_and_test(nr, &ring->refs))
+		return;
+	/*
+	 * Free the range now, so that an UNBIND and a BIND of the same bytes
+	 * right after it work; but not with interrupts off (a producer's
+	 * last buffer given back in hard interrupt context), where kfree()
+	 * is not allowed on PREEMPT_RT: the free work does it then.
+	 */
+	if (in_hardirq() || irqs_disabled())
+		ring->release_range_late = true;
+	else
+		kmbuf_ring_release_range(ring);
+	queue_work(kmbuf_wq, &ring->free_work);
+}
+
 /**
  * kmbuf_ring_put() - drop a reference taken with kmbuf_ring_get()
  * @ring: the ring
@@ -379,10 +575,7 @@ EXPORT_SYMBOL_GPL(kmbuf_ring_get);
  */
 void kmbuf_ring_put(struct kmbuf_ring *ring)
 {
-	if (refcount_dec_and_test(&ring->refs)) {
-		kmbuf_ring_release_range(ring);
-		queue_work(kmbuf_wq, &ring->free_work);
-	}
+	kmbuf_ring_put_many(ring, 1);
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_put);
 
@@ -392,9 +585,9 @@ static bool kmbuf_ring_notify_idle(struct kmbuf_ring *ring)
 	unsigned long flags;
 	bool idle;
 
-	spin_lock_irqsave(&ring->lock, flags);
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	idle = !ring->notifying;
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 	return idle;
 }
 
@@ -426,12 +619,18 @@ void kmbuf_ring_destroy(struct kmbuf_ring *ring)
 	unsigned long flags;
 
 	might_sleep();
-	spin_lock_irqsave(&ring->lock, flags);
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	ring->shutdown = true;
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 	wake_up_all(&ring->wait);
-	/* callbacks that started before ->shutdown was set may still run */
-	wait_event(ring->wait, kmbuf_ring_notify_idle(ring));
+	/*
+	 * Callbacks that started before ->shutdown was set may still run.
+	 * They are short and never sleep; poll rather than have them wake a
+	 * wait queue, whose spinlock_t hard interrupt context can't take on
+	 * PREEMPT_RT.
+	 */
+	while (!kmbuf_ring_notify_idle(ring))
+		schedule_timeout_uninterruptible(1);
 
 	if (refcount_dec_and_test(&ring->refs)) {
 		kmbuf_ring_release_range(ring);
@@ -486,16 +685,49 @@ static void kmbuf_freed_unlocked(struct kmbuf_ring *ring, bool notify)
 
 	if (notify) {
 		ring->notify(ring, ring->priv);
-		spin_lock_irqsave(&ring->lock, flags);
+		raw_spin_lock_irqsave(&ring->lock, flags);
 		ring->notifying--;
-		spin_unlock_irqrestore(&ring->lock, flags);
+		raw_spin_unlock_irqrestore(&ring->lock, flags);
 	}
 	/*
-	 * Wakes kmbuf_ring_wait() and kmbuf_ring_destroy(); pairs with the
-	 * barrier in prepare_to_wait_event().
+	 * Wakes kmbuf_ring_wait() and ->poll() sleepers; pairs with the
+	 * barrier in prepare_to_wait_event().  Without sleepers no
+	 * spinlock_t is taken, so this is fine in any context then.
 	 */
 	if (wq_has_sleeper(&ring->wait))
 		wake_up(&ring->wait);
+}
+
+/*
+ * Called with the lock held: give back the buffers named in the refill
+ * ring, up to its tail.  Userspace writes the refill ring at any time, so
+ * every id is read once and checked against the owners: only a buffer
+ * userspace holds becomes free.  Returns the number freed.
+ */
+static u32 kmbuf_refill_read(struct kmbuf_ring *ring)
+{
+	struct kmbuf_refill *rf = ring->refill;
+	u32 head = ring->refill_head, tail, n, bid, freed = 0;
+
+	lockdep_assert_held(&ring->lock);
+	/* pairs with userspace's release store of tail after the entries */
+	tail = smp_load_acquire(&rf->tail);
+	n = min(tail - head, ring->refill_mask + 1);
+	for (; n; n--, head++) {
+		bid = READ_ONCE(rf->bids[head & ring->refill_mask]);
+		if (bid >= ring->nr_bufs ||
+		    ring->owner[bid] != KMBUF_OWNER_USER) {
+			ring->nr_refill_bad++;
+			continue;
+		}
+		kmbuf_fifo_push(ring, bid);
+		ring->nr_user--;
+		freed++;
+	}
+	ring->refill_head = head;
+	/* the entries are read: userspace may overwrite them */
+	smp_store_release(&rf->head, head);
+	return freed;
 }
 
 /**
@@ -527,18 +759,36 @@ int kmbuf_buf_take_batch(struct kmbuf_ring *ring, struct kmbuf_buf *bufs,
 
 	if (!nr)
 		return -EINVAL;
-	spin_lock_irqsave(&ring->lock, flags);
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	if (unlikely(ring->shutdown)) {
-		spin_unlock_irqrestore(&ring->lock, flags);
+		raw_spin_unlock_irqrestore(&ring->lock, flags);
 		return -ESHUTDOWN;
+	}
+	if (ring->refill && ring->nr_free < nr) {
+		kmbuf_refill_read(ring);
+		if (!ring->nr_free) {
+			/*
+			 * Ask for a doorbell, then look once more: userspace
+			 * bumps tail, then reads flags, with a full barrier
+			 * between, so one of us sees the other.
+			 */
+			WRITE_ONCE(ring->refill->flags,
+				   KMBUF_REFILL_NEED_WAKEUP);
+			smp_mb(); /* flags before tail; pairs with userspace */
+			kmbuf_refill_read(ring);
+		}
+		if (ring->nr_free && READ_ONCE(ring->refill->flags))
+			WRITE_ONCE(ring->refill->flags, 0);
 	}
 	if (unlikely(!ring->nr_free)) {
 		ring->nr_exhausted++;
 		ring->starved = true;
-		spin_unlock_irqrestore(&ring->lock, flags);
+		raw_spin_unlock_irqrestore(&ring->lock, flags);
 		return -ENOBUFS;
 	}
 	nr = min(nr, ring->nr_free);
+	/* each buffer the kernel holds keeps the ring's memory alive */
+	refcount_add(nr, &ring->refs);
 	for (i = 0; i < nr; i++) {
 		bid = ring->fifo[ring->head];
 		if (++ring->head == ring->nr_bufs)
@@ -548,11 +798,12 @@ int kmbuf_buf_take_batch(struct kmbuf_ring *ring, struct kmbuf_buf *bufs,
 	}
 	ring->nr_free -= nr;
 	ring->nr_kernel += nr;
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 
 	for (i = 0; i < nr; i++) {
 		bufs[i].kaddr = ring->base + (size_t)bufs[i].bid * ring->buf_size;
 		bufs[i].len = ring->buf_size;
+		bufs[i].ring = ring;
 	}
 	return nr;
 }
@@ -564,7 +815,9 @@ EXPORT_SYMBOL_GPL(kmbuf_buf_take_batch);
  * @buf: filled with the buffer's kernel address, length and id
  *
  * Buffers are taken in the order they became free.  The buffer belongs to
- * the caller until it calls kmbuf_buf_put() or kmbuf_buf_to_user().
+ * the caller until it calls kmbuf_buf_put() or kmbuf_buf_to_user(), and
+ * holds a reference to the ring until then: the ring's memory stays valid
+ * for the I/O filling it even if the ring is destroyed meanwhile.
  *
  * Context: Any context (process, softirq, hard interrupt); does not sleep
  * or allocate.  Takes the ring's spinlock with interrupts disabled.
@@ -597,17 +850,19 @@ int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid)
 
 	if (bid >= ring->nr_bufs)
 		return -EINVAL;
-	spin_lock_irqsave(&ring->lock, flags);
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	if (ring->owner[bid] != KMBUF_OWNER_KERNEL) {
-		spin_unlock_irqrestore(&ring->lock, flags);
+		raw_spin_unlock_irqrestore(&ring->lock, flags);
 		return -EINVAL;
 	}
 	ring->nr_kernel--;
 	kmbuf_fifo_push(ring, bid);
 	notify = kmbuf_freed_locked(ring);
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 
 	kmbuf_freed_unlocked(ring, notify);
+	/* the buffer's reference; the ring may be gone after this */
+	kmbuf_ring_put(ring);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(kmbuf_buf_put);
@@ -665,7 +920,7 @@ int kmbuf_buf_to_user_batch(struct kmbuf_ring *ring,
 	for (i = 0; i < nr; i++)
 		if (bufs[i].bid >= ring->nr_bufs)
 			return -EINVAL;
-	spin_lock_irqsave(&ring->lock, flags);
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	for (i = 0; i < nr; i++) {
 		if (ring->owner[bufs[i].bid] != KMBUF_OWNER_KERNEL)
 			goto unwind;
@@ -673,14 +928,16 @@ int kmbuf_buf_to_user_batch(struct kmbuf_ring *ring,
 	}
 	ring->nr_kernel -= nr;
 	ring->nr_user += nr;
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
+	/* the buffers' references; the ring may be gone after this */
+	kmbuf_ring_put_many(ring, nr);
 	return 0;
 
 unwind:
 	/* all of bufs[0 .. i) were held by the kernel before */
 	while (i--)
 		ring->owner[bufs[i].bid] = KMBUF_OWNER_KERNEL;
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 	return -EINVAL;
 }
 EXPORT_SYMBOL_GPL(kmbuf_buf_to_user_batch);
@@ -732,7 +989,7 @@ int kmbuf_ring_return(struct kmbuf_ring *ring, const u32 *bids,
 	if (!nr)
 		return 0;
 
-	spin_lock_irqsave(&ring->lock, flags);
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	for (i = 0; i < nr; i++) {
 		if (ring->owner[bids[i]] != KMBUF_OWNER_USER)
 			goto unwind;
@@ -742,14 +999,14 @@ int kmbuf_ring_return(struct kmbuf_ring *ring, const u32 *bids,
 		kmbuf_fifo_push(ring, bids[i]);
 	ring->nr_user -= nr;
 	notify = kmbuf_freed_locked(ring);
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 
 	kmbuf_freed_unlocked(ring, notify);
 	return nr;
 
 unwind:
 	kmbuf_return_unwind(ring, bids, i);
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 	return -EALREADY;
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_return);
@@ -838,9 +1095,9 @@ unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring)
 	unsigned long flags;
 	unsigned int nr;
 
-	spin_lock_irqsave(&ring->lock, flags);
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	nr = ring->nr_free;
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 	return nr;
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_nr_free);
@@ -850,9 +1107,9 @@ static bool kmbuf_ring_can_take(struct kmbuf_ring *ring)
 	unsigned long flags;
 	bool ret;
 
-	spin_lock_irqsave(&ring->lock, flags);
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	ret = ring->nr_free || ring->shutdown;
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 	return ret;
 }
 
@@ -876,9 +1133,9 @@ int kmbuf_ring_wait(struct kmbuf_ring *ring)
 	ret = wait_event_interruptible(ring->wait, kmbuf_ring_can_take(ring));
 	if (ret)
 		return ret;
-	spin_lock_irqsave(&ring->lock, flags);
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	ret = ring->shutdown ? -ESHUTDOWN : 0;
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_wait);
@@ -914,13 +1171,15 @@ void kmbuf_ring_get_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st)
 	st->buf_size = ring->buf_size;
 	st->region_id = ring->region->id;
 	st->offset = ring->offset;
-	spin_lock_irqsave(&ring->lock, flags);
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	st->nr_free = ring->nr_free;
 	st->nr_kernel = ring->nr_kernel;
 	st->nr_user = ring->nr_user;
 	st->nr_exhausted = ring->nr_exhausted;
+	st->nr_refill_bad = ring->nr_refill_bad;
+	st->refill = ring->refill;
 	st->shutdown = ring->shutdown;
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_get_stats);
 
@@ -948,9 +1207,1146 @@ void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring, struct seq_file *m)
 	seq_printf(m, "kmbuf_kernel:\t%u\n", st.nr_kernel);
 	seq_printf(m, "kmbuf_user:\t%u\n", st.nr_user);
 	seq_printf(m, "kmbuf_exhausted:\t%llu\n", st.nr_exhausted);
+	if (st.refill)
+		seq_printf(m, "kmbuf_refill_bad:\t%llu\n", st.nr_refill_bad);
 	seq_printf(m, "kmbuf_shutdown:\t%u\n", st.shutdown);
 }
 EXPORT_SYMBOL_GPL(kmbuf_ring_show_fdinfo);
+
+/*
+ * Ports and streams.
+ *
+ * A port is what userspace binds a ring to (a driver's open file, queue or
+ * connection); its streams are the sources of records the driver has, each
+ * delivered by one multishot KMBUF_CMD_ARM at a time.  All streams of a
+ * port draw from its one ring, so buffers are spent only by streams that
+ * have data.
+ *
+ * Delivery of an armed stream always runs in the task that submitted the
+ * ARM, with its io_uring's uring_lock held: inline at issue, or from task
+ * work.  Whatever wants delivery to happen (a record delivered, a buffer
+ * returned, the command to end) "kicks" the stream: it queues the task
+ * work unless it is queued already (tw_pending).  Only that task work
+ * completes the command, so a completion never races with queued task
+ * work, and a command is marked cancelable before anyone may kick it.
+ *
+ * Records wait in a stream, in order, each in its buffer, until their CQE
+ * is posted: those a push producer delivered while the stream was not
+ * armed or its task work was pending, and the one whose CQE did not fit
+ * the CQ ring.  The stream then ends with -EOVERFLOW, a CQE without a
+ * buffer, and the next ARM posts the kept record first: a terminating CQE
+ * never carries a record, so none can be lost with it.
+ *
+ * Locking: port->lock (raw, irqs off) protects the bound ring pointer and
+ * every stream's state; the ring's lock nests inside it.  Nothing calls
+ * into the ring in a way that can run its notify callback (which takes
+ * port->lock) with port->lock held.
+ */
+
+/* Records one task work run posts before it lets other task work run. */
+#define KMBUF_STREAM_BUDGET	256U
+/* Buffers a pull stream takes from the ring at a time. */
+#define KMBUF_STREAM_BATCH	16U
+/* Buffer ids a RETURN copies to the stack; bigger batches allocate. */
+#define KMBUF_RETURN_STACK	64U
+/* Streams a ring notification kicks directly; more go through irq_work. */
+#define KMBUF_NOTIFY_DIRECT	8U
+
+struct kmbuf_stream {
+	struct kmbuf_port	*port;
+	unsigned int		idx;
+	/* the rest is protected by port->lock */
+	struct io_uring_cmd	*cmd;		/* the armed ARM, or NULL */
+	/*
+	 * Task work is queued for @cmd, or @cmd is still being set up (not
+	 * cancelable yet): either way a kick has nothing to do.
+	 */
+	bool			tw_pending;
+	bool			final_set;	/* @cmd must end with final_res */
+	s32			final_res;
+	/* records waiting for their CQE, linked through ring->pend_next */
+	u32			nr_pending;
+	u16			pend_head;
+	u16			pend_tail;
+	struct list_head	starved_node;	/* on port->starved */
+	/* queues the task work when kicked from hard interrupt context */
+	struct irq_work		kick_work;
+};
+
+struct kmbuf_port {
+	raw_spinlock_t		lock;
+	struct kmbuf_ring	*ring;		/* bound; the owner's reference */
+	struct list_head	starved;	/* pull streams out of buffers */
+	const struct kmbuf_stream_ops *ops;
+	void			*priv;
+	u32			align;
+	u32			max_buf_size;
+	u32			flags;
+	unsigned int		nr_streams;
+	struct kmbuf_stream	streams[] __counted_by(nr_streams);
+};
+
+/* What an ARM command keeps in its pdu. */
+struct kmbuf_arm_pdu {
+	struct kmbuf_stream	*s;
+};
+
+static void kmbuf_stream_tw(struct io_uring_cmd *cmd, unsigned int issue_flags);
+
+static struct kmbuf_stream *kmbuf_cmd_stream(struct io_uring_cmd *cmd)
+{
+	return io_uring_cmd_to_pdu(cmd, struct kmbuf_arm_pdu)->s;
+}
+
+/*
+ * Called with the port's lock held: may the caller queue the task work of
+ * @s?  If so, it does once it has dropped the lock (kmbuf_stream_queue()).
+ */
+static bool kmbuf_stream_kick_locked(struct kmbuf_stream *s)
+{
+	lockdep_assert_held(&s->port->lock);
+	if (!s->cmd || s->tw_pending)
+		return false;
+	s->tw_pending = true;
+	return true;
+}
+
+/*
+ * Queue the task work that kmbuf_stream_kick_locked() allowed; @s->cmd
+ * can't complete before it runs.  Not from hard interrupt context:
+ * queueing task work may wake the task through an eventfd, whose lock is
+ * a spinlock_t (a sleeping lock on PREEMPT_RT); irq_work does it there.
+ */
+static void kmbuf_stream_queue(struct kmbuf_stream *s)
+{
+	if (in_hardirq())
+		irq_work_queue(&s->kick_work);
+	else
+		io_uring_cmd_complete_in_task(s->cmd, kmbuf_stream_tw);
+}
+
+static void kmbuf_stream_kick_work(struct irq_work *work)
+{
+	struct kmbuf_stream *s = container_of(work, struct kmbuf_stream,
+					      kick_work);
+
+	io_uring_cmd_complete_in_task(s->cmd, kmbuf_stream_tw);
+}
+
+/* Called with the port's lock held; a result already set wins. */
+static bool kmbuf_stream_end_locked(struct kmbuf_stream *s, int res)
+{
+	lockdep_assert_held(&s->port->lock);
+	if (s->cmd && !s->final_set) {
+		s->final_set = true;
+		s->final_res = res;
+	}
+	return kmbuf_stream_kick_locked(s);
+}
+
+/**
+ * kmbuf_stream_kick() - tell the core a stream may have data
+ * @s: the stream
+ *
+ * For pull streams (&struct kmbuf_stream_ops.produce): after ->produce()
+ * returned -EAGAIN, call this when data arrives, and the core calls
+ * ->produce() again.  Does nothing if the stream is not armed; ARM always
+ * tries ->produce() first.
+ *
+ * Context: Any context, including hard interrupt on PREEMPT_RT; takes
+ * only raw spinlocks.
+ */
+void kmbuf_stream_kick(struct kmbuf_stream *s)
+{
+	unsigned long flags;
+	bool kick;
+
+	raw_spin_lock_irqsave(&s->port->lock, flags);
+	kick = kmbuf_stream_kick_locked(s);
+	raw_spin_unlock_irqrestore(&s->port->lock, flags);
+	if (kick)
+		kmbuf_stream_queue(s);
+}
+EXPORT_SYMBOL_GPL(kmbuf_stream_kick);
+
+/**
+ * kmbuf_stream_end() - end a stream's armed command
+ * @s: the stream
+ * @res: result of the final CQE: 0 (the stream is over) or a negative
+ *	errno (a device error)
+ *
+ * Records delivered before are posted first if the CQ ring has room;
+ * the others stay for the next ARM.  Does nothing if the stream is not
+ * armed or already ending.
+ *
+ * Context: Any context, including hard interrupt on PREEMPT_RT; takes
+ * only raw spinlocks.
+ */
+void kmbuf_stream_end(struct kmbuf_stream *s, int res)
+{
+	unsigned long flags;
+	bool kick;
+
+	raw_spin_lock_irqsave(&s->port->lock, flags);
+	kick = kmbuf_stream_end_locked(s, min(res, 0));
+	raw_spin_unlock_irqrestore(&s->port->lock, flags);
+	if (kick)
+		kmbuf_stream_queue(s);
+}
+EXPORT_SYMBOL_GPL(kmbuf_stream_end);
+
+/*
+ * Move buffer @bid of @ring from owner @from to owner @to, keeping the
+ * counters; false if @from doesn't own it.  No reference changes.
+ */
+static bool kmbuf_owner_move(struct kmbuf_ring *ring, u16 bid, u8 from, u8 to)
+{
+	unsigned long flags;
+	bool ok;
+
+	raw_spin_lock_irqsave(&ring->lock, flags);
+	ok = ring->owner[bid] == from;
+	if (ok) {
+		ring->owner[bid] = to;
+		if (from == KMBUF_OWNER_KERNEL)
+			ring->nr_kernel--;
+		else
+			ring->nr_user--;
+		if (to == KMBUF_OWNER_KERNEL)
+			ring->nr_kernel++;
+		else
+			ring->nr_user++;
+	}
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
+	return ok;
+}
+
+/*
+ * Hand buffer @bid of @ring, holding a record of @len bytes, to userspace
+ * and post its CQE.  Returns false if the CQ ring is full: then the buffer
+ * is the kernel's again, with its reference, and the caller keeps the
+ * record.  The buffer goes to userspace before the CQE, so that userspace
+ * can return it as soon as it sees the CQE.
+ */
+static bool kmbuf_stream_post(struct io_uring_cmd *cmd,
+			      struct kmbuf_ring *ring, u16 bid, u32 len,
+			      unsigned int issue_flags)
+{
+	kmbuf_owner_move(ring, bid, KMBUF_OWNER_KERNEL, KMBUF_OWNER_USER);
+	if (io_uring_cmd_post_mshot_cqe(cmd, len, kmbuf_cqe_flags(bid),
+					issue_flags)) {
+		kmbuf_ring_put(ring);	/* the buffer's reference */
+		return true;
+	}
+	if (kmbuf_owner_move(ring, bid, KMBUF_OWNER_USER, KMBUF_OWNER_KERNEL))
+		return false;
+	/*
+	 * Userspace returned a buffer no CQE had named yet (it guessed the
+	 * id): the buffer is free again and the record is gone, its loss.
+	 */
+	kmbuf_ring_put(ring);
+	return true;
+}
+
+/*
+ * Keep the record of @len bytes in buffer @bid of @ring at the head of the
+ * records of @s, or give the buffer back if @ring is no longer bound.
+ */
+static void kmbuf_stream_keep(struct kmbuf_stream *s, struct kmbuf_ring *ring,
+			      u16 bid, u32 len)
+{
+	struct kmbuf_port *port = s->port;
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&port->lock, flags);
+	if (port->ring == ring) {
+		ring->pend_len[bid] = len;
+		ring->pend_next[bid] = s->pend_head;
+		s->pend_head = bid;
+		if (!s->nr_pending++)
+			s->pend_tail = bid;
+		raw_spin_unlock_irqrestore(&port->lock, flags);
+		return;
+	}
+	raw_spin_unlock_irqrestore(&port->lock, flags);
+	kmbuf_buf_put(ring, bid);
+}
+
+/**
+ * kmbuf_buf_giveback() - give back a buffer the kernel took and won't fill
+ * @buf: a buffer from kmbuf_stream_buf_get() or kmbuf_port_buf_get()
+ *
+ * Context: Any context, including hard interrupt on PREEMPT_RT.
+ */
+void kmbuf_buf_giveback(struct kmbuf_buf *buf)
+{
+	kmbuf_buf_put(buf->ring, buf->bid);
+}
+EXPORT_SYMBOL_GPL(kmbuf_buf_giveback);
+
+static void kmbuf_bufs_giveback(struct kmbuf_buf *bufs, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		kmbuf_buf_giveback(&bufs[i]);
+}
+
+/*
+ * Take up to @nr buffers of the port's ring for the pull stream @s: the
+ * number taken, -ENXIO if no ring is bound, or -ENOBUFS: then @s is on the
+ * port's starved list before the ring lock is dropped, so the notify
+ * callback of the next buffer given back kicks it.
+ */
+static int kmbuf_stream_take(struct kmbuf_stream *s, struct kmbuf_buf *bufs,
+			     unsigned int nr)
+{
+	struct kmbuf_port *port = s->port;
+	unsigned long flags;
+	int ret = -ENXIO;
+
+	raw_spin_lock_irqsave(&port->lock, flags);
+	if (port->ring) {
+		ret = kmbuf_buf_take_batch(port->ring, bufs, nr);
+		if (ret == -ENOBUFS && list_empty(&s->starved_node))
+			list_add_tail(&s->starved_node, &port->starved);
+	}
+	raw_spin_unlock_irqrestore(&port->lock, flags);
+	return ret;
+}
+
+/*
+ * Post what stream @s has until it has nothing more, the ring runs dry,
+ * the budget is spent or the command must end: first the records waiting
+ * in the stream, then, for a pull stream, new records from ->produce().
+ * Runs in the task that armed @s with its uring_lock held.
+ */
+static void kmbuf_stream_run(struct kmbuf_stream *s, struct io_uring_cmd *cmd,
+			     unsigned int issue_flags)
+{
+	const struct kmbuf_stream_ops *ops = s->port->ops;
+	struct kmbuf_buf bufs[KMBUF_STREAM_BATCH];
+	unsigned int budget = KMBUF_STREAM_BUDGET;
+	struct kmbuf_port *port = s->port;
+	struct kmbuf_ring *ring;
+	unsigned long flags;
+	int nr, i;
+	ssize_t n;
+	u16 bid;
+	u32 len;
+
+	while (budget) {
+		raw_spin_lock_irqsave(&port->lock, flags);
+		if (s->final_set || !s->nr_pending) {
+			raw_spin_unlock_irqrestore(&port->lock, flags);
+			break;
+		}
+		/* waiting records hold buffers of the bound ring */
+		ring = port->ring;
+		bid = s->pend_head;
+		len = ring->pend_len[bid];
+		s->pend_head = ring->pend_next[bid];
+		s->nr_pending--;
+		raw_spin_unlock_irqrestore(&port->lock, flags);
+
+		if (!kmbuf_stream_post(cmd, ring, bid, len, issue_flags)) {
+			kmbuf_stream_keep(s, ring, bid, len);
+			kmbuf_stream_end(s, -EOVERFLOW);
+			return;
+		}
+		budget--;
+	}
+
+	while (budget && ops && ops->produce) {
+		if (READ_ONCE(s->final_set))
+			break;
+		nr = kmbuf_stream_take(s, bufs, min(budget, KMBUF_STREAM_BATCH));
+		/* -ENOBUFS: kicked when a buffer comes back; -ENXIO: unbound */
+		if (nr < 0)
+			return;
+		for (i = 0; i < nr; i++) {
+			n = ops->produce(s, bufs[i].kaddr, bufs[i].len);
+			if (n <= 0 || n > bufs[i].len) {
+				kmbuf_bufs_giveback(&bufs[i], nr - i);
+				/* -EAGAIN: the driver kicks us when it has data */
+				if (n != -EAGAIN)
+					kmbuf_stream_end(s, n < 0 ? n : -EIO);
+				return;
+			}
+			if (!kmbuf_stream_post(cmd, bufs[i].ring, bufs[i].bid, n,
+					       issue_flags)) {
+				kmbuf_bufs_giveback(&bufs[i + 1], nr - i - 1);
+				kmbuf_stream_keep(s, bufs[i].ring, bufs[i].bid, n);
+				kmbuf_stream_end(s, -EOVERFLOW);
+				return;
+			}
+		}
+		budget -= nr;
+	}
+	/* budget spent: go on in task work, after the task's other work */
+	if (!budget)
+		kmbuf_stream_kick(s);
+}
+
+static void kmbuf_stream_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
+{
+	struct kmbuf_stream *s = kmbuf_cmd_stream(cmd);
+	struct kmbuf_port *port = s->port;
+	unsigned long flags;
+	s32 res;
+
+	raw_spin_lock_irqsave(&port->lock, flags);
+	s->tw_pending = false;
+	if (!s->final_set && !(issue_flags & IO_URING_F_TASK_DEAD)) {
+		raw_spin_unlock_irqrestore(&port->lock, flags);
+		kmbuf_stream_run(s, cmd, issue_flags);
+		return;
+	}
+	res = s->final_set ? s->final_res : -ECANCELED;
+	s->final_set = false;
+	s->cmd = NULL;
+	list_del_init(&s->starved_node);
+	raw_spin_unlock_irqrestore(&port->lock, flags);
+	/* records still waiting stay in the stream for the next ARM */
+	io_uring_cmd_done(cmd, res, 0, issue_flags);
+}
+
+/**
+ * kmbuf_stream_buf_get() - take a buffer for a push producer to fill
+ * @s: the stream that will deliver it
+ * @buf: filled with the buffer's kernel address, length, id and ring
+ *
+ * The buffer belongs to the caller until it passes it to
+ * kmbuf_stream_deliver() or kmbuf_buf_giveback(), which it must do (the
+ * buffer keeps its ring's memory alive).
+ *
+ * Context: Any context, including hard interrupt on PREEMPT_RT; takes
+ * only raw spinlocks; does not sleep or allocate.
+ * Return: 0, -ENXIO if no ring is bound to the port, or -ENOBUFS if no
+ * buffer is free (counted as an exhaustion of the ring).
+ */
+int kmbuf_stream_buf_get(struct kmbuf_stream *s, struct kmbuf_buf *buf)
+{
+	struct kmbuf_port *port = s->port;
+	unsigned long flags;
+	int ret = -ENXIO;
+
+	raw_spin_lock_irqsave(&port->lock, flags);
+	if (port->ring)
+		ret = kmbuf_buf_take(port->ring, buf);
+	raw_spin_unlock_irqrestore(&port->lock, flags);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kmbuf_stream_buf_get);
+
+/**
+ * kmbuf_stream_deliver() - hand a filled buffer to a stream
+ * @s: the stream
+ * @buf: a buffer from kmbuf_stream_buf_get() holding a record
+ * @len: length of the record, 1 to @buf->len
+ *
+ * The core posts the record's CQE (res = @len, the buffer id in the flags)
+ * from the task that armed @s, in the order records were delivered.  If
+ * @s is not armed, the record waits in the stream, in its buffer, for the
+ * next ARM.  If the port's ring was unbound since the buffer was taken,
+ * the buffer goes back to its ring and the record is dropped.  Either way
+ * @buf is the core's from now on.
+ *
+ * Context: Any context, including hard interrupt on PREEMPT_RT; takes
+ * only raw spinlocks; does not sleep or allocate.
+ */
+void kmbuf_stream_deliver(struct kmbuf_stream *s, struct kmbuf_buf *buf,
+			  u32 len)
+{
+	struct kmbuf_ring *ring = buf->ring;
+	struct kmbuf_port *port = s->port;
+	unsigned long flags;
+	u16 bid = buf->bid;
+	bool kick;
+
+	if (WARN_ON_ONCE(!len || len > buf->len)) {
+		kmbuf_buf_giveback(buf);
+		return;
+	}
+	raw_spin_lock_irqsave(&port->lock, flags);
+	if (port->ring != ring) {
+		raw_spin_unlock_irqrestore(&port->lock, flags);
+		kmbuf_buf_giveback(buf);
+		return;
+	}
+	ring->pend_len[bid] = len;
+	if (s->nr_pending++)
+		ring->pend_next[s->pend_tail] = bid;
+	else
+		s->pend_head = bid;
+	s->pend_tail = bid;
+	kick = kmbuf_stream_kick_locked(s);
+	raw_spin_unlock_irqrestore(&port->lock, flags);
+	if (kick)
+		kmbuf_stream_queue(s);
+}
+EXPORT_SYMBOL_GPL(kmbuf_stream_deliver);
+
+/**
+ * kmbuf_stream_index() - which stream of its port a stream is
+ * @s: the stream
+ *
+ * Context: Any context.
+ * Return: the index userspace arms it with (struct kmbuf_cmd.stream).
+ */
+unsigned int kmbuf_stream_index(struct kmbuf_stream *s)
+{
+	return s->idx;
+}
+EXPORT_SYMBOL_GPL(kmbuf_stream_index);
+
+/**
+ * kmbuf_stream_port() - the port a stream belongs to
+ * @s: the stream
+ *
+ * Context: Any context.
+ * Return: the port, e.g. for kmbuf_port_priv().
+ */
+struct kmbuf_port *kmbuf_stream_port(struct kmbuf_stream *s)
+{
+	return s->port;
+}
+EXPORT_SYMBOL_GPL(kmbuf_stream_port);
+
+/**
+ * kmbuf_stream_armed() - is a stream armed?
+ * @s: the stream
+ *
+ * Context: Any context.
+ * Return: true while an ARM command of @s is in flight (a hint: it may
+ * end at any time).
+ */
+bool kmbuf_stream_armed(struct kmbuf_stream *s)
+{
+	return READ_ONCE(s->cmd);
+}
+EXPORT_SYMBOL_GPL(kmbuf_stream_armed);
+
+/*
+ * The ring's notify callback: a buffer came back after a take failed.
+ * Kick the pull streams waiting for one.  Runs in the context of whoever
+ * gave the buffer back, without the ring's lock.
+ */
+static void kmbuf_port_notify(struct kmbuf_ring *ring, void *priv)
+{
+	struct kmbuf_stream *direct[KMBUF_NOTIFY_DIRECT], *s, *tmp;
+	struct kmbuf_port *port = priv;
+	bool hard = in_hardirq();
+	unsigned int nr = 0, i;
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&port->lock, flags);
+	list_for_each_entry_safe(s, tmp, &port->starved, starved_node) {
+		list_del_init(&s->starved_node);
+		if (!kmbuf_stream_kick_locked(s))
+			continue;
+		if (!hard && nr < KMBUF_NOTIFY_DIRECT)
+			direct[nr++] = s;
+		else
+			irq_work_queue(&s->kick_work);
+	}
+	raw_spin_unlock_irqrestore(&port->lock, flags);
+	for (i = 0; i < nr; i++)
+		io_uring_cmd_complete_in_task(direct[i]->cmd, kmbuf_stream_tw);
+}
+
+/**
+ * kmbuf_port_create() - create a port for userspace to bind a ring to
+ * @desc: streams, how they get data, and what rings the port accepts
+ *
+ * Typically one per open file, created in ->open() or when the file is
+ * configured, and destroyed in ->release().
+ *
+ * Context: Process context; may sleep.  Allocates about 80 bytes per
+ * stream, charged to the caller's memory cgroup.
+ * Return: the port, ERR_PTR(-EINVAL) for a bad @desc, or
+ * ERR_PTR(-ENOMEM).
+ */
+struct kmbuf_port *kmbuf_port_create(const struct kmbuf_port_desc *desc)
+{
+	struct kmbuf_port *port;
+	unsigned int i;
+
+	if (desc->nr_streams > KMBUF_MAX_STREAMS ||
+	    (desc->flags & ~KMBUF_PORT_RDONLY) ||
+	    (desc->align && !is_power_of_2(desc->align)))
+		return ERR_PTR(-EINVAL);
+	port = kvzalloc(struct_size(port, streams, desc->nr_streams),
+			GFP_KERNEL_ACCOUNT);
+	if (!port)
+		return ERR_PTR(-ENOMEM);
+	raw_spin_lock_init(&port->lock);
+	INIT_LIST_HEAD(&port->starved);
+	port->ops = desc->ops;
+	port->priv = desc->priv;
+	port->align = desc->align;
+	port->max_buf_size = desc->max_buf_size;
+	port->flags = desc->flags;
+	port->nr_streams = desc->nr_streams;
+	for (i = 0; i < port->nr_streams; i++) {
+		struct kmbuf_stream *s = &port->streams[i];
+
+		s->port = port;
+		s->idx = i;
+		INIT_LIST_HEAD(&s->starved_node);
+		init_irq_work(&s->kick_work, kmbuf_stream_kick_work);
+	}
+	return port;
+}
+EXPORT_SYMBOL_GPL(kmbuf_port_create);
+
+/* A chain of buffers, linked through ring->pend_next, to give back. */
+struct kmbuf_chain {
+	u32	nr;
+	u16	head;
+	u16	tail;
+};
+
+/*
+ * Called with the port's lock held: unbind the port's ring.  Armed streams
+ * end with -ECANCELED; the records waiting in streams are moved to
+ * @chain, for kmbuf_port_drop_ring() to give their buffers back.
+ */
+static struct kmbuf_ring *kmbuf_port_detach_locked(struct kmbuf_port *port,
+						   struct kmbuf_chain *chain)
+{
+	struct kmbuf_ring *ring = port->ring;
+	unsigned int i;
+
+	lockdep_assert_held(&port->lock);
+	port->ring = NULL;
+	chain->nr = 0;
+	for (i = 0; i < port->nr_streams; i++) {
+		struct kmbuf_stream *s = &port->streams[i];
+
+		/* we hold a raw spinlock: no task work from here */
+		if (kmbuf_stream_end_locked(s, -ECANCELED))
+			irq_work_queue(&s->kick_work);
+		list_del_init(&s->starved_node);
+		if (!s->nr_pending)
+			continue;
+		if (chain->nr)
+			ring->pend_next[chain->tail] = s->pend_head;
+		else
+			chain->head = s->pend_head;
+		chain->tail = s->pend_tail;
+		chain->nr += s->nr_pending;
+		s->nr_pending = 0;
+	}
+	return ring;
+}
+
+/* Give back the buffers of @chain and destroy the unbound @ring. */
+static void kmbuf_port_drop_ring(struct kmbuf_ring *ring,
+				 const struct kmbuf_chain *chain)
+{
+	u16 bid = chain->head;
+	u32 i;
+
+	for (i = 0; i < chain->nr; i++) {
+		u16 next = ring->pend_next[bid];
+
+		kmbuf_buf_put(ring, bid);
+		bid = next;
+	}
+	kmbuf_ring_destroy(ring);
+}
+
+/**
+ * kmbuf_port_destroy() - unbind a port's ring and free the port
+ * @port: the port
+ *
+ * Buffers held by records waiting in streams go back to the ring, which is
+ * destroyed; buffers userspace holds stay readable until their region
+ * goes.  Buffers the driver still holds (taken, not yet delivered) keep
+ * the ring's memory alive until it gives them back, after which it must
+ * not use the port: stop the producers first.
+ *
+ * Context: Process context; may sleep.  Only once no command of the port
+ * can be in flight or be submitted any more, e.g. from ->release() (every
+ * command holds a reference to its file).
+ */
+void kmbuf_port_destroy(struct kmbuf_port *port)
+{
+	struct kmbuf_chain chain;
+	struct kmbuf_ring *ring;
+	unsigned int i;
+
+	raw_spin_lock_irq(&port->lock);
+	ring = port->ring;
+	if (ring)
+		kmbuf_port_detach_locked(port, &chain);
+	raw_spin_unlock_irq(&port->lock);
+	if (ring)
+		kmbuf_port_drop_ring(ring, &chain);
+	for (i = 0; i < port->nr_streams; i++) {
+		/* a command in flight holds the file: a driver bug */
+		WARN_ON_ONCE(port->streams[i].cmd);
+		irq_work_sync(&port->streams[i].kick_work);
+	}
+	kvfree(port);
+}
+EXPORT_SYMBOL_GPL(kmbuf_port_destroy);
+
+/**
+ * kmbuf_port_priv() - the driver's pointer given at kmbuf_port_create()
+ * @port: the port
+ *
+ * Context: Any context.
+ * Return: &struct kmbuf_port_desc.priv.
+ */
+void *kmbuf_port_priv(struct kmbuf_port *port)
+{
+	return port->priv;
+}
+EXPORT_SYMBOL_GPL(kmbuf_port_priv);
+
+/**
+ * kmbuf_port_stream() - a stream of a port
+ * @port: the port
+ * @idx: stream index, below &struct kmbuf_port_desc.nr_streams
+ *
+ * Context: Any context.
+ * Return: the stream, or NULL if @idx is out of range.
+ */
+struct kmbuf_stream *kmbuf_port_stream(struct kmbuf_port *port,
+				       unsigned int idx)
+{
+	return idx < port->nr_streams ? &port->streams[idx] : NULL;
+}
+EXPORT_SYMBOL_GPL(kmbuf_port_stream);
+
+/*
+ * Called with the port's lock held: the bound ring, if @cmd may use it.
+ * -ENXIO if none is bound, -EXDEV if @cmd comes from another io_uring
+ * instance than the one whose region the ring is built on.
+ */
+static int kmbuf_port_check_locked(struct kmbuf_port *port,
+				   struct io_uring_cmd *cmd)
+{
+	lockdep_assert_held(&port->lock);
+	if (!port->ring)
+		return -ENXIO;
+	return kmbuf_ring_check_cmd(port->ring, cmd);
+}
+
+/* The bound ring with a reference for the caller, if @cmd may use it. */
+static struct kmbuf_ring *kmbuf_port_ring_get(struct kmbuf_port *port,
+					      struct io_uring_cmd *cmd)
+{
+	struct kmbuf_ring *ring;
+	int ret;
+
+	raw_spin_lock_irq(&port->lock);
+	ret = kmbuf_port_check_locked(port, cmd);
+	ring = ret ? ERR_PTR(ret) : kmbuf_ring_get(port->ring);
+	raw_spin_unlock_irq(&port->lock);
+	return ring;
+}
+
+/**
+ * kmbuf_port_buf_get() - take a buffer for a single-shot command
+ * @port: the port whose ring to take from
+ * @cmd: the command that will complete with the buffer
+ * @buf: filled with the buffer's kernel address, length, id and ring
+ *
+ * For drivers whose own commands each fill one buffer (a read): the
+ * command later ends with kmbuf_cmd_done_buf(), or gives the buffer back
+ * with kmbuf_buf_giveback() if it fails before.
+ *
+ * Context: Any context; takes only raw spinlocks.
+ * Return: 0, -ENXIO if no ring is bound, -EXDEV if @cmd comes from another
+ * io_uring instance than the ring, or -ENOBUFS if no buffer is free.
+ */
+int kmbuf_port_buf_get(struct kmbuf_port *port, struct io_uring_cmd *cmd,
+		       struct kmbuf_buf *buf)
+{
+	unsigned long flags;
+	int ret;
+
+	raw_spin_lock_irqsave(&port->lock, flags);
+	ret = kmbuf_port_check_locked(port, cmd);
+	if (!ret)
+		ret = kmbuf_buf_take(port->ring, buf);
+	raw_spin_unlock_irqrestore(&port->lock, flags);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kmbuf_port_buf_get);
+
+/**
+ * kmbuf_cmd_done_buf() - complete a single-shot command with a buffer
+ * @cmd: the command
+ * @buf: the buffer from kmbuf_port_buf_get()
+ * @res: the result: the number of bytes in @buf, or a negative errno
+ * @issue_flags: as passed to the caller
+ *
+ * On success the buffer goes to userspace and the CQE names it
+ * (kmbuf_cqe_flags()); on error it goes back to its ring and the CQE
+ * carries @res alone.  Completes @cmd either way.
+ *
+ * Context: Where io_uring_cmd_done() may be called: ->uring_cmd() or an
+ * io_uring_cmd_complete_in_task() callback.
+ */
+void kmbuf_cmd_done_buf(struct io_uring_cmd *cmd, struct kmbuf_buf *buf,
+			int res, unsigned int issue_flags)
+{
+	u32 cflags = 0;
+
+	if (res >= 0 && !kmbuf_buf_to_user(buf->ring, buf->bid)) {
+		cflags = kmbuf_cqe_flags(buf->bid);
+	} else {
+		kmbuf_buf_giveback(buf);
+		if (res >= 0)
+			res = -EIO;
+	}
+	io_uring_cmd_done_cflags(cmd, res, 0, cflags, issue_flags);
+}
+EXPORT_SYMBOL_GPL(kmbuf_cmd_done_buf);
+
+static int kmbuf_port_bind(struct kmbuf_port *port, struct io_uring_cmd *cmd,
+			   const struct kmbuf_cmd *c)
+{
+	struct io_uring_region *region, *refill = NULL;
+	struct kmbuf_ring_desc desc = { };
+	struct kmbuf_refill_desc rd = { };
+	struct kmbuf_ring *ring;
+	struct kmbuf_bind b;
+	bool busy;
+	int ret;
+
+	if (c->nr || c->stream || c->flags)
+		return -EINVAL;
+	if (copy_from_user(&b, u64_to_user_ptr(c->addr), sizeof(b)))
+		return -EFAULT;
+	if ((b.flags & ~KMBUF_BIND_REFILL) || b.resv)
+		return -EINVAL;
+	if (!(b.flags & KMBUF_BIND_REFILL) &&
+	    (b.refill_region || b.refill_entries || b.refill_offset))
+		return -EINVAL;
+	if (port->max_buf_size && b.buf_size > port->max_buf_size)
+		return -EINVAL;
+	if (READ_ONCE(port->ring))
+		return -EBUSY;
+
+	region = io_uring_cmd_region_get(cmd, b.region_id);
+	if (IS_ERR(region))
+		return PTR_ERR(region);
+	/* e.g. verified data: only a region userspace can't write */
+	if ((port->flags & KMBUF_PORT_RDONLY) &&
+	    (!region->read_only || region->user_memory)) {
+		ret = -EACCES;
+		goto put_region;
+	}
+	if (b.flags & KMBUF_BIND_REFILL) {
+		refill = io_uring_cmd_region_get(cmd, b.refill_region);
+		if (IS_ERR(refill)) {
+			ret = PTR_ERR(refill);
+			goto put_region;
+		}
+		rd.region = refill;
+		rd.offset = b.refill_offset;
+		rd.entries = b.refill_entries;
+	}
+	desc.region_id = b.region_id;
+	desc.offset = b.offset;
+	desc.buf_size = b.buf_size;
+	desc.nr_bufs = b.nr_bufs;
+	desc.align = port->align;
+	desc.notify = kmbuf_port_notify;
+	desc.priv = port;
+	ring = kmbuf_ring_build(region, &desc, refill ? &rd : NULL);
+	if (IS_ERR(ring)) {
+		ret = PTR_ERR(ring);
+		goto put_refill;
+	}
+	/* the ring owns the region references from here on */
+
+	raw_spin_lock_irq(&port->lock);
+	busy = port->ring;	/* a concurrent BIND won */
+	if (!busy)
+		port->ring = ring;
+	raw_spin_unlock_irq(&port->lock);
+	if (busy) {
+		kmbuf_ring_destroy(ring);
+		return -EBUSY;
+	}
+	return 0;
+
+put_refill:
+	if (refill)
+		io_uring_region_put(refill);
+put_region:
+	io_uring_region_put(region);
+	return ret;
+}
+
+static int kmbuf_port_unbind(struct kmbuf_port *port, struct io_uring_cmd *cmd,
+			     const struct kmbuf_cmd *c)
+{
+	struct kmbuf_chain chain;
+	struct kmbuf_ring *ring;
+	int ret;
+
+	if (c->addr || c->nr || c->stream || c->flags)
+		return -EINVAL;
+	raw_spin_lock_irq(&port->lock);
+	ret = kmbuf_port_check_locked(port, cmd);
+	ring = ret ? NULL : kmbuf_port_detach_locked(port, &chain);
+	raw_spin_unlock_irq(&port->lock);
+	if (ret)
+		return ret;
+	/* never waits for a grace period: fine at inline issue */
+	kmbuf_port_drop_ring(ring, &chain);
+	return 0;
+}
+
+/* Read the refill ring now, and restart streams waiting for buffers. */
+static int kmbuf_ring_refill_doorbell(struct kmbuf_ring *ring)
+{
+	unsigned long flags;
+	bool notify;
+	u32 freed;
+
+	raw_spin_lock_irqsave(&ring->lock, flags);
+	if (!ring->refill) {
+		raw_spin_unlock_irqrestore(&ring->lock, flags);
+		return -EINVAL;
+	}
+	freed = kmbuf_refill_read(ring);
+	if (freed)
+		WRITE_ONCE(ring->refill->flags, 0);
+	notify = freed && kmbuf_freed_locked(ring);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
+	kmbuf_freed_unlocked(ring, notify);
+	return freed;
+}
+
+static int kmbuf_port_return(struct kmbuf_port *port, struct io_uring_cmd *cmd,
+			     const struct kmbuf_cmd *c)
+{
+	u32 stack_bids[KMBUF_RETURN_STACK];
+	struct kmbuf_ring *ring;
+	u32 *bids = stack_bids;
+	int ret;
+
+	if (c->stream || c->flags || c->nr > KMBUF_MAX_BUFS ||
+	    (!c->nr && c->addr))
+		return -EINVAL;
+	ring = kmbuf_port_ring_get(port, cmd);
+	if (IS_ERR(ring))
+		return PTR_ERR(ring);
+	if (!c->nr) {
+		ret = kmbuf_ring_refill_doorbell(ring);
+		goto put_ring;
+	}
+	if (c->nr > KMBUF_RETURN_STACK) {
+		bids = kvmalloc_array(c->nr, sizeof(*bids), GFP_KERNEL);
+		if (!bids) {
+			ret = -ENOMEM;
+			goto put_ring;
+		}
+	}
+	ret = -EFAULT;
+	if (!copy_from_user(bids, u64_to_user_ptr(c->addr),
+			    c->nr * sizeof(*bids)))
+		ret = kmbuf_ring_return(ring, bids, c->nr);
+	if (bids != stack_bids)
+		kvfree(bids);
+put_ring:
+	kmbuf_ring_put(ring);
+	return ret;
+}
+
+static int kmbuf_port_arm(struct kmbuf_port *port, struct io_uring_cmd *cmd,
+			  const struct kmbuf_cmd *c, unsigned int issue_flags)
+{
+	struct kmbuf_stream *s;
+	int ret;
+
+	if (c->addr || c->nr || c->flags ||
+	    !(cmd->flags & IORING_URING_CMD_MULTISHOT) ||
+	    c->stream >= port->nr_streams)
+		return -EINVAL;
+	s = &port->streams[c->stream];
+
+	raw_spin_lock_irq(&port->lock);
+	ret = kmbuf_port_check_locked(port, cmd);
+	if (!ret && s->cmd)
+		ret = -EBUSY;
+	if (ret) {
+		raw_spin_unlock_irq(&port->lock);
+		return ret;
+	}
+	io_uring_cmd_to_pdu(cmd, struct kmbuf_arm_pdu)->s = s;
+	s->cmd = cmd;
+	s->final_set = false;
+	/*
+	 * Armed, but not cancelable yet: nobody may queue its task work,
+	 * which could complete it before io-wq has put it on the cancelable
+	 * list (a completed request must never be linked there).  Kicks see
+	 * "task work pending" and leave it to us.
+	 */
+	s->tw_pending = true;
+	raw_spin_unlock_irq(&port->lock);
+
+	/* from here on the command only ends through its task work */
+	io_uring_cmd_mark_cancelable(cmd, issue_flags);
+
+	raw_spin_lock_irq(&port->lock);
+	s->tw_pending = false;
+	/* io-wq can't post CQEs: the first run happens in task work */
+	if (issue_flags & IO_URING_F_UNLOCKED) {
+		s->tw_pending = true;
+		raw_spin_unlock_irq(&port->lock);
+		io_uring_cmd_complete_in_task(cmd, kmbuf_stream_tw);
+		return -EIOCBQUEUED;
+	}
+	raw_spin_unlock_irq(&port->lock);
+	kmbuf_stream_run(s, cmd, issue_flags);
+	return -EIOCBQUEUED;
+}
+
+/* IO_URING_F_CANCEL: the ring exits, the task's requests are cancelled. */
+static void kmbuf_stream_cancel(struct io_uring_cmd *cmd)
+{
+	struct kmbuf_stream *s = kmbuf_cmd_stream(cmd);
+	unsigned long flags;
+	bool kick = false;
+
+	raw_spin_lock_irqsave(&s->port->lock, flags);
+	if (s->cmd == cmd)
+		kick = kmbuf_stream_end_locked(s, -ECANCELED);
+	raw_spin_unlock_irqrestore(&s->port->lock, flags);
+	if (kick)
+		io_uring_cmd_complete_in_task(cmd, kmbuf_stream_tw);
+}
+
+/* Bytes of the command area of an IORING_SETUP_SQE128 SQE. */
+#define KMBUF_SQE128_CMD	(2 * sizeof(struct io_uring_sqe) - \
+				 offsetof(struct io_uring_sqe, cmd))
+
+/*
+ * SQE fields no common command uses must be zero, so that they can be
+ * given a meaning later; see include/uapi/linux/kmbuf.h.
+ */
+static int kmbuf_check_sqe(const struct io_uring_cmd *cmd,
+			   unsigned int issue_flags)
+{
+	const struct io_uring_sqe *sqe = cmd->sqe;
+	u32 allowed = cmd->cmd_op == KMBUF_CMD_ARM ?
+		      IORING_URING_CMD_MULTISHOT : 0;
+
+	if (cmd->flags & ~allowed)
+		return -EINVAL;
+	if (READ_ONCE(sqe->ioprio) || READ_ONCE(sqe->addr) ||
+	    READ_ONCE(sqe->len) || READ_ONCE(sqe->buf_index) ||
+	    READ_ONCE(sqe->file_index))
+		return -EINVAL;
+	if ((issue_flags & IO_URING_F_SQE128) &&
+	    memchr_inv(sqe->cmd + sizeof(struct kmbuf_cmd), 0,
+		       KMBUF_SQE128_CMD - sizeof(struct kmbuf_cmd)))
+		return -EINVAL;
+	return 0;
+}
+
+/**
+ * kmbuf_port_uring_cmd() - handle a common kmbuf command
+ * @port: the port of the file the command was issued on
+ * @cmd: a command whose opcode kmbuf_cmd_op_is_common() accepts
+ * @issue_flags: as passed to the driver's ->uring_cmd()
+ *
+ * Handles KMBUF_CMD_BIND, _ARM, _RETURN and _UNBIND (see
+ * include/uapi/linux/kmbuf.h) and the cancellation of ARM commands: a
+ * driver passes every common command to it, including those issued with
+ * %IO_URING_F_CANCEL.  The driver's file_operations must set
+ * %FOP_URING_CMD_MULTISHOT (for ARM) and %FOP_URING_CMD_CANCEL (so that
+ * IORING_OP_ASYNC_CANCEL reaches armed streams).
+ *
+ * Context: Process context, from ->uring_cmd().
+ * Return: the command's result, -EIOCBQUEUED for an armed stream, or
+ * -ENOTTY for an opcode that is not a common command.
+ */
+int kmbuf_port_uring_cmd(struct kmbuf_port *port, struct io_uring_cmd *cmd,
+			 unsigned int issue_flags)
+{
+	const struct kmbuf_cmd *uc;
+	struct kmbuf_cmd c;
+	int ret;
+
+	BUILD_BUG_ON(sizeof(struct kmbuf_arm_pdu) > sizeof(cmd->pdu));
+	BUILD_BUG_ON(sizeof(struct kmbuf_cmd) != 16);
+
+	if (unlikely(issue_flags & IO_URING_F_CANCEL)) {
+		/* only ARM commands are ever marked cancelable */
+		if (cmd->cmd_op == KMBUF_CMD_ARM)
+			kmbuf_stream_cancel(cmd);
+		return 0;
+	}
+	if (!kmbuf_cmd_op_is_common(cmd->cmd_op))
+		return -ENOTTY;
+	ret = kmbuf_check_sqe(cmd, issue_flags);
+	if (ret)
+		return ret;
+	uc = io_uring_sqe_cmd(cmd->sqe);
+	c.addr = READ_ONCE(uc->addr);
+	c.nr = READ_ONCE(uc->nr);
+	c.stream = READ_ONCE(uc->stream);
+	c.flags = READ_ONCE(uc->flags);
+
+	switch (cmd->cmd_op) {
+	case KMBUF_CMD_BIND:
+		return kmbuf_port_bind(port, cmd, &c);
+	case KMBUF_CMD_ARM:
+		return kmbuf_port_arm(port, cmd, &c, issue_flags);
+	case KMBUF_CMD_RETURN:
+		return kmbuf_port_return(port, cmd, &c);
+	case KMBUF_CMD_UNBIND:
+		return kmbuf_port_unbind(port, cmd, &c);
+	default:
+		return -ENOTTY;
+	}
+}
+EXPORT_SYMBOL_GPL(kmbuf_port_uring_cmd);
+
+/**
+ * kmbuf_port_show_fdinfo() - print a port's state in fdinfo format
+ * @port: the port
+ * @m: the seq_file of the driver's ->show_fdinfo()
+ *
+ * Prints "kmbuf_bound", the bound ring's counters (see
+ * kmbuf_ring_show_fdinfo()), "kmbuf_armed" (streams armed) and
+ * "kmbuf_pending" (records waiting in streams for their CQE).
+ *
+ * Context: Process context (seq_file output).
+ */
+void kmbuf_port_show_fdinfo(struct kmbuf_port *port, struct seq_file *m)
+{
+	unsigned int i, armed = 0, pending = 0;
+	struct kmbuf_ring *ring;
+
+	raw_spin_lock_irq(&port->lock);
+	ring = port->ring;
+	if (ring)
+		kmbuf_ring_get(ring);
+	for (i = 0; i < port->nr_streams; i++) {
+		armed += !!port->streams[i].cmd;
+		pending += port->streams[i].nr_pending;
+	}
+	raw_spin_unlock_irq(&port->lock);
+	seq_printf(m, "kmbuf_bound:\t%u\n", !!ring);
+	seq_printf(m, "kmbuf_armed:\t%u\n", armed);
+	seq_printf(m, "kmbuf_pending:\t%u\n", pending);
+	if (ring) {
+		kmbuf_ring_show_fdinfo(ring, m);
+		kmbuf_ring_put(ring);
+	}
+}
+EXPORT_SYMBOL_GPL(kmbuf_port_show_fdinfo);
 
 static int __init kmbuf_init(void)
 {
@@ -996,7 +2392,7 @@ int kmbuf_ring_check(struct kmbuf_ring *ring)
 	seen = bitmap_zalloc(ring->nr_bufs, GFP_KERNEL);
 	if (!seen)
 		return -ENOMEM;
-	spin_lock_irqsave(&ring->lock, flags);
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	for (i = 0; i < ring->nr_bufs; i++)
 		cnt[ring->owner[i] & 3]++;
 	if (cnt[KMBUF_OWNER_RING] != ring->nr_free ||
@@ -1013,7 +2409,7 @@ int kmbuf_ring_check(struct kmbuf_ring *ring)
 		if (++slot == ring->nr_bufs)
 			slot = 0;
 	}
-	spin_unlock_irqrestore(&ring->lock, flags);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
 	bitmap_free(seen);
 	return ret;
 }

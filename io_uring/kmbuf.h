@@ -16,6 +16,10 @@ int kmbuf_desc_validate(const struct kmbuf_ring_desc *desc, u64 region_size);
 int kmbuf_ring_check(struct kmbuf_ring *ring);
 u32 kmbuf_ring_head(struct kmbuf_ring *ring);
 void kmbuf_flush_free_work(void);
+struct kmbuf_ring *kmbuf_ring_create_refill(struct io_uring_region *region,
+					    const struct kmbuf_ring_desc *desc,
+					    struct io_uring_region *refill,
+					    u64 offset, u32 entries);
 #endif
 
 #endif

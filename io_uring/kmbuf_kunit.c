@@ -57,7 +57,7 @@ static int kmbuf_test_region_init(struct kunit *test, size_t size)
 	r->id = 3;
 	/* one for the test, one to hand over to the ring */
 	refcount_set(&r->refs, 2);
-	spin_lock_init(&r->kmbuf_lock);
+	raw_spin_lock_init(&r->kmbuf_lock);
 	INIT_LIST_HEAD(&r->kmbuf_rings);
 	return 0;
 }
@@ -76,9 +76,16 @@ static int kmbuf_test_init(struct kunit *test)
 static void kmbuf_test_exit(struct kunit *test)
 {
 	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_ring_stats st;
+	u32 bid;
 
-	if (kt->ring)
+	if (kt->ring) {
+		/* buffers the kernel holds keep the ring: give them back */
+		kmbuf_ring_get_stats(kt->ring, &st);
+		for (bid = 0; st.nr_kernel && bid < st.nr_bufs; bid++)
+			kmbuf_buf_put(kt->ring, bid);
 		kmbuf_ring_destroy(kt->ring);
+	}
 	/* the region's memory goes now: no ring may still be freeing */
 	kmbuf_flush_free_work();
 	if (kt->region.kaddr)
@@ -937,6 +944,98 @@ static void kmbuf_test_irqs_off(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
 }
 
+/*
+ * A refill ring is written by userspace at any time: only ids of buffers
+ * userspace holds free a buffer; duplicates, out-of-range ids and buffers
+ * the kernel holds or that are free already are skipped and counted.  An
+ * empty refill ring on an exhausted ring asks for a doorbell.
+ */
+static void kmbuf_test_refill(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_ring_desc desc = { .buf_size = 64, .nr_bufs = 8 };
+	static const u32 ids[] = { 0, 0, 6, 100, 1, 0xffffffff, 7 };
+	struct kmbuf_ring_stats st;
+	struct kmbuf_refill *rf;
+	struct kmbuf_buf bufs[8];
+	struct kmbuf_ring *ring;
+	unsigned int i;
+
+	KUNIT_ASSERT_EQ(test, kmbuf_test_region_init(test, KT_REGION_SIZE), 0);
+	/* the ring holds the region twice: buffers and refill ring */
+	refcount_inc(&kt->region.refs);
+	rf = kt->region.kaddr + 4096;
+	rf->tail = 5;		/* userspace's tail: the kernel starts there */
+	ring = kmbuf_ring_create_refill(&kt->region, &desc, &kt->region, 4096,
+					8);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ring);
+	kt->ring = ring;
+	KUNIT_EXPECT_EQ(test, READ_ONCE(rf->head), 5U);
+
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take_batch(ring, bufs, 8), 8);
+	for (i = 0; i < 6; i++)
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_to_user(ring, bufs[i].bid), 0);
+	/* bufs[6] and bufs[7] stay the kernel's */
+	/* a fresh ring hands out ids in order: bufs[i].bid == i */
+	for (i = 0; i < ARRAY_SIZE(ids); i++)
+		rf->bids[(5 + i) & 7] = ids[i];
+	/* the ids before the tail, as userspace publishes them */
+	smp_store_release(&rf->tail, 5 + ARRAY_SIZE(ids));
+
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take_batch(ring, bufs + 6, 1), 1);
+	kmbuf_ring_get_stats(ring, &st);
+	KUNIT_EXPECT_EQ(test, st.nr_refill_bad, 5ULL);
+	KUNIT_EXPECT_EQ(test, st.nr_free, 1U);	/* two came back, one taken */
+	KUNIT_EXPECT_EQ(test, st.nr_user, 4U);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(rf->head), 5U + ARRAY_SIZE(ids));
+	KUNIT_EXPECT_EQ(test, bufs[6].bid, bufs[0].bid);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+
+	/* take the last free one; then nothing: a doorbell is asked for */
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take_batch(ring, bufs + 7, 1), 1);
+	KUNIT_EXPECT_EQ(test, bufs[7].bid, bufs[1].bid);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &bufs[0]), -ENOBUFS);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(rf->flags), KMBUF_REFILL_NEED_WAKEUP);
+	rf->bids[rf->tail & 7] = bufs[2].bid;
+	smp_store_release(&rf->tail, rf->tail + 1); /* id, then tail */
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &bufs[0]), 0);
+	KUNIT_EXPECT_EQ(test, bufs[0].bid, bufs[2].bid);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(rf->flags), 0U);
+	/*
+	 * More outstanding entries than the refill ring has: at most 8 per
+	 * pass, two passes (before and after asking for a doorbell).
+	 */
+	smp_store_release(&rf->tail, rf->tail + 1000); /* as userspace */
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &bufs[1]), -ENOBUFS);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(rf->tail) - READ_ONCE(rf->head), 984U);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+}
+
+/*
+ * A buffer the kernel holds keeps the ring, and so the region, alive after
+ * kmbuf_ring_destroy() without any kmbuf_ring_get() of its own.
+ */
+static void kmbuf_test_buf_holds_ring(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_ring *ring;
+	struct kmbuf_buf buf;
+
+	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 0, 64, 4);
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &buf), 0);
+	KUNIT_EXPECT_PTR_EQ(test, buf.ring, ring);
+	kt->ring = NULL;
+	kmbuf_ring_destroy(ring);
+	kmbuf_flush_free_work();
+	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 2);
+	/* the I/O filling it may still write, and give it back */
+	memset(buf.kaddr, 0x5a, buf.len);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+	kmbuf_buf_giveback(&buf);
+	kmbuf_flush_free_work();
+	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+}
+
 static struct kunit_case kmbuf_test_cases[] = {
 	KUNIT_CASE(kmbuf_test_validate),
 	KUNIT_CASE(kmbuf_test_create_fail),
@@ -955,6 +1054,8 @@ static struct kunit_case kmbuf_test_cases[] = {
 	KUNIT_CASE(kmbuf_test_user_held_range),
 	KUNIT_CASE(kmbuf_test_destroy_no_grace_period),
 	KUNIT_CASE(kmbuf_test_irqs_off),
+	KUNIT_CASE(kmbuf_test_refill),
+	KUNIT_CASE(kmbuf_test_buf_holds_ring),
 	{}
 };
 

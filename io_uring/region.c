@@ -243,7 +243,7 @@ static struct io_uring_region *io_region_create(struct io_ring_ctx *ctx,
 	r->read_only = rd->flags & IORING_MEM_REGION_RDONLY;
 	r->user_memory = user_mem;
 	refcount_set(&r->refs, 1);
-	spin_lock_init(&r->kmbuf_lock);
+	raw_spin_lock_init(&r->kmbuf_lock);
 	INIT_LIST_HEAD(&r->kmbuf_rings);
 
 	/* same RLIMIT_MEMLOCK rule as registered buffers */

@@ -2,8 +2,10 @@
 /*
  * kmbuf_blk io_uring passthrough: verified reads into kmbuf buffers.
  *
- * A file of the disk binds a kmbuf ring built on a read-only memory region
- * (KMBUF_BLK_BIND).  KMBUF_BLK_READ takes a free buffer, points a bio at
+ * A file of the disk is a kmbuf port: it binds a kmbuf ring built on a
+ * read-only memory region with the common KMBUF_CMD_BIND (and gives
+ * buffers back with KMBUF_CMD_RETURN or a refill ring), which the kmbuf
+ * core handles.  KMBUF_BLK_READ takes a free buffer, points a bio at
  * the buffer's region pages (kmbuf_buf_bvec(): no user page is pinned, the
  * pages were allocated by the kernel when the region was registered) and
  * submits it to the disk's own queue, where the data is copied in and its
@@ -14,10 +16,10 @@
  * work: the buffer goes to userspace with the CQE, or back to the ring on
  * error.
  *
- * Lifetimes: a command in flight holds its own reference to the ring (or,
- * for KMBUF_BLK_WRITE, to the source region) and io_uring holds the file,
- * so neither UNBIND, the ring's exit nor close() can free what the
- * completion still uses.  The binding goes when the file is released; the
+ * Lifetimes: the buffer of a READ in flight keeps its ring's memory alive,
+ * a WRITE holds a reference to its source region, and io_uring holds the
+ * file, so neither UNBIND, the ring's exit nor close() can free what the
+ * completion still uses.  The port goes when the file is released; the
  * module can't go while any file of the disk is open.
  */
 #include "kmbuf_blk.h"
@@ -32,23 +34,22 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
-/* A ring bound to an open file of a disk, on kmbuf_blk_binds. */
-struct kmbuf_blk_binding {
+/* The kmbuf port of an open file of a disk, on kmbuf_blk_ports. */
+struct kmbuf_blk_port {
 	struct list_head	node;
 	struct kmbuf_blk_dev	*dev;
 	struct file		*file;	/* the key; never dereferenced */
-	struct kmbuf_ring	*ring;
-	u32			buf_size;
+	struct kmbuf_port	*port;
 };
 
 /*
- * Every binding of every disk.  Verified data must not change under its
- * reader, so no other ring may write into our buffers: the kmbuf core
- * refuses a ring over bytes of a region another ring still owns, whichever
- * driver built it (-EBUSY from kmbuf_ring_create()).
+ * The ports of every open file that used a kmbuf command.  Verified data
+ * must not change under its reader, so no other ring may write into our
+ * buffers: the kmbuf core refuses a ring over bytes of a region another
+ * ring still owns, whichever driver built it.
  */
-static DEFINE_SPINLOCK(kmbuf_blk_bind_lock);
-static LIST_HEAD(kmbuf_blk_binds);
+static DEFINE_SPINLOCK(kmbuf_blk_ports_lock);
+static LIST_HEAD(kmbuf_blk_ports);
 
 /*
  * Per-command state of KMBUF_BLK_READ and _WRITE, in io_uring_cmd::pdu:
@@ -56,7 +57,7 @@ static LIST_HEAD(kmbuf_blk_binds);
  */
 struct kmbuf_blk_pdu {
 	union {
-		struct kmbuf_ring	*ring;		/* READ */
+		struct kmbuf_ring	*ring;		/* READ: the buffer's */
 		struct io_uring_region	*region;	/* WRITE */
 	};
 	u64			pos;	/* device byte offset */
@@ -70,124 +71,76 @@ struct kmbuf_blk_pdu {
 	blk_status_t		status;
 };
 
-static struct kmbuf_blk_binding *kmbuf_blk_find_locked(struct file *file)
+static struct kmbuf_blk_port *kmbuf_blk_find_locked(struct file *file)
 {
-	struct kmbuf_blk_binding *b;
+	struct kmbuf_blk_port *p;
 
-	lockdep_assert_held(&kmbuf_blk_bind_lock);
-	list_for_each_entry(b, &kmbuf_blk_binds, node)
-		if (b->file == file)
-			return b;
+	lockdep_assert_held(&kmbuf_blk_ports_lock);
+	list_for_each_entry(p, &kmbuf_blk_ports, node)
+		if (p->file == file)
+			return p;
 	return NULL;
 }
 
-/* The file's ring with a reference for the caller, or NULL. */
-static struct kmbuf_ring *kmbuf_blk_file_ring(struct file *file,
-					      u32 *buf_size)
+/*
+ * The kmbuf port of @file, or NULL.  It lives until the file is released,
+ * which can't happen while one of its commands is in flight.
+ */
+static struct kmbuf_port *kmbuf_blk_file_port(struct file *file)
 {
-	struct kmbuf_blk_binding *b;
-	struct kmbuf_ring *ring = NULL;
+	struct kmbuf_blk_port *p;
 
-	spin_lock(&kmbuf_blk_bind_lock);
-	b = kmbuf_blk_find_locked(file);
-	if (b) {
-		ring = kmbuf_ring_get(b->ring);
-		*buf_size = b->buf_size;
-	}
-	spin_unlock(&kmbuf_blk_bind_lock);
-	return ring;
+	spin_lock(&kmbuf_blk_ports_lock);
+	p = kmbuf_blk_find_locked(file);
+	spin_unlock(&kmbuf_blk_ports_lock);
+	return p ? p->port : NULL;
 }
 
-static struct kmbuf_blk_binding *kmbuf_blk_detach(struct file *file)
+/* The kmbuf port of @file, created on first use. */
+static struct kmbuf_port *kmbuf_blk_file_port_get(struct kmbuf_blk_dev *dev,
+						  struct file *file)
 {
-	struct kmbuf_blk_binding *b;
+	struct kmbuf_port_desc pd = {
+		/* bios point straight at the buffers */
+		.align		= bdev_dma_alignment(file_bdev(file)) + 1,
+		.max_buf_size	= KMBUF_BLK_MAX_IO,
+		/* the point of the driver: data userspace can't change */
+		.flags		= KMBUF_PORT_RDONLY,
+	};
+	struct kmbuf_blk_port *p, *other;
+	struct kmbuf_port *port;
 
-	spin_lock(&kmbuf_blk_bind_lock);
-	b = kmbuf_blk_find_locked(file);
-	if (b)
-		list_del(&b->node);
-	spin_unlock(&kmbuf_blk_bind_lock);
-	return b;
+	port = kmbuf_blk_file_port(file);
+	if (port)
+		return port;
+	p = kzalloc(sizeof(*p), GFP_KERNEL_ACCOUNT);
+	if (!p)
+		return ERR_PTR(-ENOMEM);
+	p->port = kmbuf_port_create(&pd);
+	if (IS_ERR(p->port)) {
+		port = p->port;
+		kfree(p);
+		return port;
+	}
+	p->dev = dev;
+	p->file = file;
+	spin_lock(&kmbuf_blk_ports_lock);
+	other = kmbuf_blk_find_locked(file);	/* a concurrent command */
+	if (!other)
+		list_add(&p->node, &kmbuf_blk_ports);
+	spin_unlock(&kmbuf_blk_ports_lock);
+	if (!other)
+		return p->port;
+	kmbuf_port_destroy(p->port);
+	kfree(p);
+	return other->port;
 }
 
-static void kmbuf_blk_binding_free(struct kmbuf_blk_binding *b)
+static void kmbuf_blk_port_free(struct kmbuf_blk_port *p)
 {
-	/* commands in flight keep their own ring reference */
-	kmbuf_ring_destroy(b->ring);
-	kfree(b);
-}
-
-static int kmbuf_blk_bind(struct kmbuf_blk_dev *dev, struct io_uring_cmd *cmd,
-			  u64 uaddr)
-{
-	struct kmbuf_ring_desc desc = { };
-	struct io_uring_region *region;
-	struct kmbuf_blk_binding *b;
-	struct kmbuf_blk_bind arg;
-	struct kmbuf_ring *ring;
-	bool busy;
-	int ret;
-
-	if (copy_from_user(&arg, u64_to_user_ptr(uaddr), sizeof(arg)))
-		return -EFAULT;
-	if (arg.flags || !mem_is_zero(arg.resv, sizeof(arg.resv)))
-		return -EINVAL;
-	if (arg.buf_size > KMBUF_BLK_MAX_IO)
-		return -EINVAL;
-
-	spin_lock(&kmbuf_blk_bind_lock);
-	busy = kmbuf_blk_find_locked(cmd->file);
-	spin_unlock(&kmbuf_blk_bind_lock);
-	if (busy)
-		return -EBUSY;
-
-	region = io_uring_cmd_region_get(cmd, arg.region_id);
-	if (IS_ERR(region))
-		return PTR_ERR(region);
-	/* the point of the driver: data userspace can't change once checked */
-	if (!region->read_only || region->user_memory) {
-		ret = -EACCES;
-		goto put_region;
-	}
-	b = kzalloc(sizeof(*b), GFP_KERNEL_ACCOUNT);
-	if (!b) {
-		ret = -ENOMEM;
-		goto put_region;
-	}
-	desc.region_id = arg.region_id;
-	desc.offset = arg.offset;
-	desc.buf_size = arg.buf_size;
-	desc.nr_bufs = arg.nr_bufs;
-	/* bios point straight at the buffers: the queue's DMA alignment */
-	desc.align = bdev_dma_alignment(file_bdev(cmd->file)) + 1;
-	ring = kmbuf_ring_create(region, &desc);
-	if (IS_ERR(ring)) {
-		ret = PTR_ERR(ring);
-		goto free_binding;
-	}
-	/* the ring owns the region reference from here on */
-	b->dev = dev;
-	b->file = cmd->file;
-	b->ring = ring;
-	b->buf_size = arg.buf_size;
-
-	spin_lock(&kmbuf_blk_bind_lock);
-	/* a concurrent BIND on the same file */
-	busy = kmbuf_blk_find_locked(cmd->file);
-	if (!busy)
-		list_add(&b->node, &kmbuf_blk_binds);
-	spin_unlock(&kmbuf_blk_bind_lock);
-	if (busy) {
-		kmbuf_blk_binding_free(b);
-		return -EBUSY;
-	}
-	return 0;
-
-free_binding:
-	kfree(b);
-put_region:
-	io_uring_region_put(region);
-	return ret;
+	/* a READ in flight keeps its buffer's ring alive */
+	kmbuf_port_destroy(p->port);
+	kfree(p);
 }
 
 static int kmbuf_blk_check_io(struct kmbuf_blk_dev *dev, u64 off, u32 len)
@@ -290,35 +243,15 @@ static int kmbuf_blk_submit(struct kmbuf_blk_dev *dev,
 	return 0;
 }
 
-/* Give back what a READ or WRITE holds; returns the CQE flags to post. */
-static u32 kmbuf_blk_cmd_release(struct kmbuf_blk_pdu *pdu, int *res)
-{
-	u32 cflags = 0;
-
-	if (pdu->write) {
-		io_uring_region_put(pdu->region);
-		return 0;
-	}
-	if (*res >= 0 && !kmbuf_buf_to_user(pdu->ring, pdu->bid)) {
-		cflags = kmbuf_cqe_flags(pdu->bid);
-	} else {
-		kmbuf_buf_put(pdu->ring, pdu->bid);
-		if (*res >= 0)
-			*res = -EIO;
-	}
-	kmbuf_ring_put(pdu->ring);
-	return cflags;
-}
-
 /* Task work after the bio completed: post the CQE, or resubmit. */
 static void kmbuf_blk_cmd_done(struct io_uring_cmd *cmd,
 			       unsigned int issue_flags)
 {
 	struct kmbuf_blk_pdu *pdu = io_uring_cmd_to_pdu(cmd,
 							struct kmbuf_blk_pdu);
+	struct kmbuf_buf buf = { };
 	struct kmbuf_blk_dev *dev;
 	int res = pdu->len;
-	u32 cflags;
 
 	if (pdu->status == BLK_STS_AGAIN && pdu->nowait) {
 		/* the queue was full: again, this time allowed to wait */
@@ -341,8 +274,15 @@ static void kmbuf_blk_cmd_done(struct io_uring_cmd *cmd,
 					      (pdu->pos + pdu->len - 1) >>
 					      PAGE_SHIFT);
 	}
-	cflags = kmbuf_blk_cmd_release(pdu, &res);
-	io_uring_cmd_done_cflags(cmd, res, 0, cflags, issue_flags);
+	if (pdu->write) {
+		io_uring_region_put(pdu->region);
+		io_uring_cmd_done(cmd, res, 0, issue_flags);
+		return;
+	}
+	/* the buffer to userspace with the CQE, or back to its ring */
+	buf.ring = pdu->ring;
+	buf.bid = pdu->bid;
+	kmbuf_cmd_done_buf(cmd, &buf, res, issue_flags);
 }
 
 /* Runs in the queue's completion context, possibly hard interrupt. */
@@ -362,9 +302,8 @@ static int kmbuf_blk_read(struct kmbuf_blk_dev *dev, struct io_uring_cmd *cmd,
 {
 	struct kmbuf_blk_pdu *pdu = io_uring_cmd_to_pdu(cmd,
 							struct kmbuf_blk_pdu);
-	struct kmbuf_ring *ring;
+	struct kmbuf_port *port;
 	struct kmbuf_buf buf;
-	u32 buf_size;
 	int ret;
 
 	ret = kmbuf_blk_check_io(dev, pos, len);
@@ -374,39 +313,30 @@ static int kmbuf_blk_read(struct kmbuf_blk_dev *dev, struct io_uring_cmd *cmd,
 				   issue_flags & IO_URING_F_NONBLOCK);
 	if (ret)
 		return ret;
-	ring = kmbuf_blk_file_ring(cmd->file, &buf_size);
-	if (!ring)
+	port = kmbuf_blk_file_port(cmd->file);
+	if (!port)
 		return -ENXIO;
-	/* only the io_uring that bound the ring maps its buffers */
-	ret = kmbuf_ring_check_cmd(ring, cmd);
+	/* -ENXIO: unbound; -EXDEV: another io_uring's ring; -ENOBUFS */
+	ret = kmbuf_port_buf_get(port, cmd, &buf);
 	if (ret)
-		goto put_ring;
-	if (len > buf_size) {
+		return ret;
+	if (len > buf.len) {
 		ret = -EMSGSIZE;
-		goto put_ring;
-	}
-	ret = kmbuf_buf_take(ring, &buf);
-	if (ret) {
-		/* -ENOBUFS: all in use; -ESHUTDOWN: unbound meanwhile */
-		if (ret == -ESHUTDOWN)
-			ret = -ENXIO;
-		goto put_ring;
+		goto giveback;
 	}
 
-	pdu->ring = ring;
+	pdu->ring = buf.ring;
 	pdu->pos = pos;
 	pdu->bid = buf.bid;
 	pdu->len = len;
 	pdu->write = false;
 	ret = kmbuf_blk_submit(dev, cmd, issue_flags & IO_URING_F_NONBLOCK);
 	if (ret)
-		goto put_buf;
+		goto giveback;
 	return -EIOCBQUEUED;
 
-put_buf:
-	kmbuf_buf_put(ring, buf.bid);
-put_ring:
-	kmbuf_ring_put(ring);
+giveback:
+	kmbuf_buf_giveback(&buf);
 	return ret;
 }
 
@@ -453,61 +383,14 @@ put_region:
 	return ret;
 }
 
-static int kmbuf_blk_return(struct io_uring_cmd *cmd, u64 uaddr, u32 nr)
-{
-	struct kmbuf_ring *ring;
-	u32 buf_size, *bids;
-	int ret;
-
-	if (!nr || nr > KMBUF_BLK_MAX_RETURN)
-		return -EINVAL;
-	ring = kmbuf_blk_file_ring(cmd->file, &buf_size);
-	if (!ring)
-		return -ENXIO;
-	/* another io_uring's program must not give our buffers away */
-	ret = kmbuf_ring_check_cmd(ring, cmd);
-	if (ret)
-		goto put_ring;
-	bids = memdup_array_user(u64_to_user_ptr(uaddr), nr, sizeof(*bids));
-	if (IS_ERR(bids)) {
-		ret = PTR_ERR(bids);
-		goto put_ring;
-	}
-	ret = kmbuf_ring_return(ring, bids, nr);
-	kfree(bids);
-put_ring:
-	kmbuf_ring_put(ring);
-	return ret;
-}
-
-static int kmbuf_blk_unbind(struct io_uring_cmd *cmd)
-{
-	struct kmbuf_blk_binding *b;
-	int ret = -ENXIO;
-
-	spin_lock(&kmbuf_blk_bind_lock);
-	b = kmbuf_blk_find_locked(cmd->file);
-	if (b) {
-		ret = kmbuf_ring_check_cmd(b->ring, cmd);
-		if (!ret)
-			list_del(&b->node);
-	}
-	spin_unlock(&kmbuf_blk_bind_lock);
-	if (ret)
-		return ret;
-	/* never waits for a grace period: fine at inline issue */
-	kmbuf_blk_binding_free(b);
-	return 0;
-}
-
 /**
  * kmbuf_blk_uring_cmd_writes() - block_device_operations.uring_cmd_writes
  * @cmd_op: a command for kmbuf_blk_uring_cmd()
  *
  * The block layer runs every command only on a file open for reading, and
  * the ones this returns true for only on a file also open for writing
- * (-EBADF otherwise).  Only KMBUF_BLK_WRITE changes the disk; BIND,
- * RETURN and UNBIND change just the file's own binding, which belongs to
+ * (-EBADF otherwise).  Only KMBUF_BLK_WRITE changes the disk; the common
+ * kmbuf commands change just the file's own binding, which belongs to
  * reading.
  *
  * Context: Any context.
@@ -540,12 +423,21 @@ int kmbuf_blk_uring_cmd(struct block_device *bdev, struct io_uring_cmd *cmd,
 	struct kmbuf_blk_cmd c;
 	u64 addr;
 
+	struct kmbuf_port *port;
+
 	BUILD_BUG_ON(sizeof(struct kmbuf_blk_cmd) != 16);
 	BUILD_BUG_ON(sizeof(struct kmbuf_blk_pdu) > sizeof(cmd->pdu));
 
 	/* nothing is ever marked cancelable: I/O always completes */
 	if (issue_flags & IO_URING_F_CANCEL)
 		return 0;
+	/* BIND, RETURN, UNBIND (and ARM: the port has no streams) */
+	if (kmbuf_cmd_op_is_common(cmd->cmd_op)) {
+		port = kmbuf_blk_file_port_get(dev, cmd->file);
+		if (IS_ERR(port))
+			return PTR_ERR(port);
+		return kmbuf_port_uring_cmd(port, cmd, issue_flags);
+	}
 	if (cmd->flags & IORING_URING_CMD_MASK)
 		return -EINVAL;
 	/* unused SQE fields must be 0, so that they can get a meaning later */
@@ -562,31 +454,19 @@ int kmbuf_blk_uring_cmd(struct block_device *bdev, struct io_uring_cmd *cmd,
 		return -EINVAL;
 
 	switch (cmd->cmd_op) {
-	case KMBUF_BLK_BIND:
-		if (c.offset || c.len || c.region_id)
-			return -EINVAL;
-		return kmbuf_blk_bind(dev, cmd, addr);
 	case KMBUF_BLK_READ:
 		if (addr || c.region_id)
 			return -EINVAL;
 		return kmbuf_blk_read(dev, cmd, c.offset, c.len, issue_flags);
 	case KMBUF_BLK_WRITE:
 		return kmbuf_blk_write(dev, bdev, cmd, &c, addr, issue_flags);
-	case KMBUF_BLK_RETURN:
-		if (c.offset || c.region_id)
-			return -EINVAL;
-		return kmbuf_blk_return(cmd, addr, c.len);
-	case KMBUF_BLK_UNBIND:
-		if (addr || c.offset || c.len || c.region_id)
-			return -EINVAL;
-		return kmbuf_blk_unbind(cmd);
 	default:
 		return -ENOTTY;
 	}
 }
 
 /**
- * kmbuf_blk_release_file() - drop the ring bound to a file being released
+ * kmbuf_blk_release_file() - drop the port of a file being released
  * @bdev: the disk
  * @file: the file
  *
@@ -596,29 +476,33 @@ int kmbuf_blk_uring_cmd(struct block_device *bdev, struct io_uring_cmd *cmd,
  */
 void kmbuf_blk_release_file(struct block_device *bdev, struct file *file)
 {
-	struct kmbuf_blk_binding *b;
+	struct kmbuf_blk_port *p;
 
-	b = kmbuf_blk_detach(file);
-	if (b)
-		kmbuf_blk_binding_free(b);
+	spin_lock(&kmbuf_blk_ports_lock);
+	p = kmbuf_blk_find_locked(file);
+	if (p)
+		list_del(&p->node);
+	spin_unlock(&kmbuf_blk_ports_lock);
+	if (p)
+		kmbuf_blk_port_free(p);
 }
 
 /**
- * kmbuf_blk_unbind_all() - drop every binding of a disk being removed
+ * kmbuf_blk_unbind_all() - drop every port of a disk being removed
  * @dev: the disk
  *
  * Context: Process context; may sleep.
  */
 void kmbuf_blk_unbind_all(struct kmbuf_blk_dev *dev)
 {
-	struct kmbuf_blk_binding *b, *tmp;
+	struct kmbuf_blk_port *p, *tmp;
 	LIST_HEAD(list);
 
-	spin_lock(&kmbuf_blk_bind_lock);
-	list_for_each_entry_safe(b, tmp, &kmbuf_blk_binds, node)
-		if (b->dev == dev)
-			list_move(&b->node, &list);
-	spin_unlock(&kmbuf_blk_bind_lock);
-	list_for_each_entry_safe(b, tmp, &list, node)
-		kmbuf_blk_binding_free(b);
+	spin_lock(&kmbuf_blk_ports_lock);
+	list_for_each_entry_safe(p, tmp, &kmbuf_blk_ports, node)
+		if (p->dev == dev)
+			list_move(&p->node, &list);
+	spin_unlock(&kmbuf_blk_ports_lock);
+	list_for_each_entry_safe(p, tmp, &list, node)
+		kmbuf_blk_port_free(p);
 }

@@ -7,15 +7,10 @@
  * of the opener: files of different users never see each other's records),
  * or from a per-file generator (see include/uapi/linux/kmbuf_chr.h).  They
  * are read with read(2) and io_uring reads, one record per call, or
- * delivered by a multishot KMBUF_CHR_RECV command into the buffers of a
- * kmbuf ring bound to the file, one CQE per record.
- *
- * Delivery of a RECV command always runs in the task that submitted it,
- * with the ring's uring_lock held: inline at issue, or from task work.
- * Everything that wants delivery to happen (a buffer returned, a record
- * written, the end of the command) "kicks" the command: it schedules task
- * work unless some is already pending.  Only that task work completes the
- * command, so a completion can never race with queued task work.
+ * delivered into the buffers of a kmbuf ring bound to the file, one CQE
+ * per record, through the common kmbuf commands (include/uapi/linux/kmbuf.h):
+ * each file is a kmbuf port with one pull stream, and the kmbuf core calls
+ * kmbuf_chr_stream_produce() whenever it has a buffer for the next record.
  * See Documentation/io_uring/kmbuf_chr.rst.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -44,12 +39,6 @@
 
 /* Words generated per chunk in pattern mode before they are copied out. */
 #define KMBUF_CHR_CHUNK_WORDS	64
-/* Records one delivery run posts before it yields to other task work. */
-#define KMBUF_CHR_RECV_BUDGET	256U
-/* Buffers a delivery run takes from the ring at a time. */
-#define KMBUF_CHR_BATCH		16U
-/* Buffer ids a RETURN copies to the stack; bigger batches allocate. */
-#define KMBUF_CHR_RETURN_STACK	64
 /* Most copies one KMBUF_CHR_MEMCPY may ask for. */
 #define KMBUF_CHR_MEMCPY_MAX	BIT_ULL(24)
 
@@ -72,7 +61,7 @@ struct kmbuf_chr_queue {
 	spinlock_t		lock;		/* protects the next three */
 	struct list_head	records;
 	unsigned int		nr;
-	struct list_head	waiters;	/* files whose RECV wants data */
+	struct list_head	waiters;	/* files whose stream wants data */
 	struct wait_queue_head	read_wait;
 	struct wait_queue_head	write_wait;
 };
@@ -85,28 +74,10 @@ static DEFINE_MUTEX(kmbuf_chr_queues_lock);
 static __le64 *kmbuf_chr_fill;
 
 struct kmbuf_chr_file {
-	spinlock_t		lock;		/* protects up to stash_len */
+	spinlock_t		lock;		/* protects mode and rec_size */
 	u32			mode;
 	u32			rec_size;
-	struct kmbuf_ring	*ring;
-	struct io_uring_cmd	*recv;		/* the pending RECV, if any */
-	/*
-	 * Task work queued for @recv, or @recv still being set up (not yet
-	 * cancelable): either way a kick has nothing to do.
-	 */
-	bool			tw_pending;
-	bool			final_set;	/* @recv must end with final_res */
-	s32			final_res;
-	/*
-	 * A record whose CQE could not be posted (CQ ring full) waits in
-	 * buffer @stash_bid of @ring for the next RECV to post it first.
-	 * The ring counts the buffer as userspace's (it was handed over
-	 * before its CQE failed); RETURN refuses it.
-	 */
-	bool			stashed;
-	u16			stash_bid;
-	u32			stash_len;
-
+	struct kmbuf_port	*port;		/* one stream */
 	struct kmbuf_chr_queue	*q;		/* of the opener's euid */
 	/* protected by q->lock */
 	struct list_head	wait_node;
@@ -114,149 +85,6 @@ struct kmbuf_chr_file {
 	atomic64_t		seq;		/* next generator record */
 	atomic64_t		pos;		/* pattern stream offset */
 };
-
-/* Per-command state of a RECV, in the command's pdu. */
-struct kmbuf_chr_pdu {
-	struct kmbuf_chr_file	*kf;
-	struct kmbuf_ring	*ring;		/* our own reference */
-};
-
-static struct kmbuf_chr_pdu *kmbuf_chr_pdu(struct io_uring_cmd *cmd)
-{
-	return io_uring_cmd_to_pdu(cmd, struct kmbuf_chr_pdu);
-}
-
-static void kmbuf_chr_recv_tw(struct io_uring_cmd *cmd,
-			      unsigned int issue_flags);
-
-/*
- * Make the pending RECV of @kf run in its task soon.  Any context;
- * called with @kf->lock held.
- */
-static void kmbuf_chr_kick_locked(struct kmbuf_chr_file *kf)
-{
-	lockdep_assert_held(&kf->lock);
-	if (!kf->recv || kf->tw_pending)
-		return;
-	kf->tw_pending = true;
-	io_uring_cmd_complete_in_task(kf->recv, kmbuf_chr_recv_tw);
-}
-
-static void kmbuf_chr_kick(struct kmbuf_chr_file *kf)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&kf->lock, flags);
-	kmbuf_chr_kick_locked(kf);
-	spin_unlock_irqrestore(&kf->lock, flags);
-}
-
-/*
- * End the pending RECV of @kf with @res: recorded here, done by the task
- * work.  A result already recorded wins.  No result carries a buffer, so
- * the one that loses costs nothing.  Any context; called with @kf->lock
- * held.
- */
-static void kmbuf_chr_recv_end_locked(struct kmbuf_chr_file *kf, s32 res)
-{
-	lockdep_assert_held(&kf->lock);
-	if (kf->recv && !kf->final_set) {
-		kf->final_set = true;
-		kf->final_res = res;
-	}
-	kmbuf_chr_kick_locked(kf);
-}
-
-static void kmbuf_chr_recv_end(struct kmbuf_chr_file *kf, s32 res)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&kf->lock, flags);
-	kmbuf_chr_recv_end_locked(kf, res);
-	spin_unlock_irqrestore(&kf->lock, flags);
-}
-
-/* kmbuf notify callback: a buffer came back after the ring ran dry. */
-static void kmbuf_chr_ring_notify(struct kmbuf_ring *ring, void *priv)
-{
-	kmbuf_chr_kick(priv);
-}
-
-static void kmbuf_chr_unwait(struct kmbuf_chr_file *kf)
-{
-	spin_lock_irq(&kf->q->lock);
-	list_del_init(&kf->wait_node);
-	spin_unlock_irq(&kf->q->lock);
-}
-
-/*
- * Take back buffers handed to userspace but never announced by a CQE.
- * A failure means userspace returned an id it had not been told about
- * (its bug; the ring stays consistent): then take back the others one by
- * one, and the ones it already returned are simply free.
- */
-static void kmbuf_chr_take_back(struct kmbuf_ring *ring, const u32 *bids,
-				unsigned int nr)
-{
-	unsigned int i;
-
-	if (!nr || kmbuf_ring_return(ring, bids, nr) == nr)
-		return;
-	for (i = 0; i < nr; i++) {
-		/* -EALREADY: userspace gave this one back itself, it is free */
-		if (kmbuf_ring_return(ring, &bids[i], 1) != 1)
-			continue;
-	}
-}
-
-static void kmbuf_chr_unannounce(struct kmbuf_ring *ring,
-				 const struct kmbuf_buf *bufs, unsigned int nr)
-{
-	u32 bids[KMBUF_CHR_BATCH];
-	unsigned int i;
-
-	for (i = 0; i < nr; i++)
-		bids[i] = bufs[i].bid;
-	kmbuf_chr_take_back(ring, bids, nr);
-}
-
-/*
- * Take the stashed record of @kf out of the stash: its buffer id to @bid,
- * its length to @len.  Called with @kf->lock held.  Returns false if there
- * is none.
- */
-static bool kmbuf_chr_unstash_locked(struct kmbuf_chr_file *kf, u32 *bid,
-				     u32 *len)
-{
-	lockdep_assert_held(&kf->lock);
-	if (!kf->stashed)
-		return false;
-	kf->stashed = false;
-	*bid = kf->stash_bid;
-	*len = kf->stash_len;
-	return true;
-}
-
-/*
- * Keep the record of @len bytes in buffer @bid of @ring, whose CQE could
- * not be posted, for the next RECV of @kf to post first.  If @ring is no
- * longer bound (UNBIND ran meanwhile), the buffer goes back to it instead.
- * Process context.
- */
-static void kmbuf_chr_stash(struct kmbuf_chr_file *kf, struct kmbuf_ring *ring,
-			    u32 bid, u32 len)
-{
-	spin_lock_irq(&kf->lock);
-	if (kf->ring == ring && !kf->stashed) {
-		kf->stashed = true;
-		kf->stash_bid = bid;
-		kf->stash_len = len;
-		spin_unlock_irq(&kf->lock);
-		return;
-	}
-	spin_unlock_irq(&kf->lock);
-	kmbuf_chr_take_back(ring, &bid, 1);
-}
 
 /* Copy @len bytes of the pattern stream starting at @pos to @to. */
 static size_t kmbuf_chr_pattern(struct iov_iter *to, u64 pos, size_t len)
@@ -370,7 +198,7 @@ static void kmbuf_chr_queue_added_locked(struct kmbuf_chr_queue *q)
 	lockdep_assert_held(&q->lock);
 	list_for_each_entry_safe(w, tmp, &q->waiters, wait_node) {
 		list_del_init(&w->wait_node);
-		kmbuf_chr_kick(w);
+		kmbuf_stream_kick(kmbuf_port_stream(w->port, 0));
 	}
 }
 
@@ -439,142 +267,37 @@ static ssize_t kmbuf_chr_produce(struct kmbuf_chr_file *kf, u32 mode,
 	}
 }
 
-/* The next record of @kf into the kernel buffer @buf; see _produce(). */
-static ssize_t kmbuf_chr_produce_buf(struct kmbuf_chr_file *kf, u32 mode,
-				     u32 size, const struct kmbuf_buf *buf)
+/*
+ * kmbuf_stream_ops.produce: the next record of the file into a buffer the
+ * kmbuf core took for it.  In queue mode an empty queue registers the file
+ * to be kicked by the next write (-EAGAIN).
+ */
+static ssize_t kmbuf_chr_stream_produce(struct kmbuf_stream *s, void *kaddr,
+					u32 len)
 {
+	struct kmbuf_chr_file *kf = kmbuf_port_priv(kmbuf_stream_port(s));
 	struct iov_iter it;
 	struct kvec kv;
+	u32 mode, size;
 
-	/* the benchmarks' case: straight into the buffer */
-	if (mode == KMBUF_CHR_MODE_GEN && buf->len >= size) {
-		kmbuf_chr_gen_kbuf(buf->kaddr, atomic64_fetch_inc(&kf->seq),
-				   size);
-		return size;
-	}
-	kv.iov_base = buf->kaddr;
-	kv.iov_len = buf->len;
-	iov_iter_kvec(&it, ITER_DEST, &kv, 1, buf->len);
-	return kmbuf_chr_produce(kf, mode, size, &it, kf);
-}
-
-/*
- * Deliver records into free buffers until the ring runs dry, the queue is
- * empty, the budget is spent or the command must end.  Runs in the task
- * that submitted @cmd with its ring's uring_lock held.
- *
- * Buffers are taken and handed to userspace in batches, one ring lock
- * round trip per batch, then filled and announced one CQE at a time: a
- * record is only produced once the CQE of the one before it is posted, and
- * the buffers of a batch that were not needed go back to the ring.  When
- * the CQ ring is full, the record in hand stays in its buffer, kept by the
- * file (the stash), and the command ends with -EOVERFLOW, a CQE that
- * carries no buffer; the next RECV posts the stashed record first.  So no
- * record and no buffer rides in a terminating CQE, which could be dropped
- * (IOSQE_CQE_SKIP_SUCCESS, a failed overflow allocation).
- */
-static void kmbuf_chr_recv_run(struct io_uring_cmd *cmd,
-			       unsigned int issue_flags)
-{
-	struct kmbuf_chr_pdu *pdu = kmbuf_chr_pdu(cmd);
-	struct kmbuf_buf bufs[KMBUF_CHR_BATCH];
-	struct kmbuf_chr_file *kf = pdu->kf;
-	unsigned int budget = KMBUF_CHR_RECV_BUDGET;
-	u32 mode, size, bid, len;
-	bool stashed = false;
-	int nr, i;
-	ssize_t n;
-
-	/* SET_MODE is refused while a RECV is pending: read it once */
 	spin_lock_irq(&kf->lock);
 	mode = kf->mode;
 	size = kf->rec_size;
-	if (kf->ring == pdu->ring)
-		stashed = kmbuf_chr_unstash_locked(kf, &bid, &len);
 	spin_unlock_irq(&kf->lock);
-
-	/* the record the last RECV could not post comes first */
-	if (stashed) {
-		if (!io_uring_cmd_post_mshot_cqe(cmd, len, kmbuf_cqe_flags(bid),
-						 issue_flags)) {
-			kmbuf_chr_stash(kf, pdu->ring, bid, len);
-			kmbuf_chr_recv_end(kf, -EOVERFLOW);
-			return;
-		}
-		budget--;
+	/* the benchmarks' case: straight into the buffer */
+	if (mode == KMBUF_CHR_MODE_GEN && len >= size) {
+		kmbuf_chr_gen_kbuf(kaddr, atomic64_fetch_inc(&kf->seq), size);
+		return size;
 	}
-
-	while (budget) {
-		if (READ_ONCE(kf->final_set))
-			break;
-		nr = kmbuf_buf_take_batch(pdu->ring, bufs,
-					  min(budget, KMBUF_CHR_BATCH));
-		if (nr == -ENOBUFS)
-			return;	/* the notify callback kicks us */
-		if (nr < 0) {
-			/* -ESHUTDOWN: unbound, UNBIND has set the result */
-			kmbuf_chr_recv_end(kf, -ECANCELED);
-			return;
-		}
-		/* we just took them: they are ours to hand over */
-		if (WARN_ON_ONCE(kmbuf_buf_to_user_batch(pdu->ring, bufs, nr))) {
-			for (i = 0; i < nr; i++)
-				kmbuf_buf_put(pdu->ring, bufs[i].bid);
-			kmbuf_chr_recv_end(kf, -EIO);
-			return;
-		}
-		for (i = 0; i < nr; i++) {
-			n = kmbuf_chr_produce_buf(kf, mode, size, &bufs[i]);
-			if (n < 0) {
-				kmbuf_chr_unannounce(pdu->ring, &bufs[i],
-						     nr - i);
-				if (n != -EAGAIN) /* -EAGAIN: a writer kicks us */
-					kmbuf_chr_recv_end(kf, n);
-				return;
-			}
-			if (!io_uring_cmd_post_mshot_cqe(cmd, n,
-							 kmbuf_cqe_flags(bufs[i].bid),
-							 issue_flags)) {
-				/* CQ ring full: stash it, end without it */
-				kmbuf_chr_unannounce(pdu->ring, &bufs[i + 1],
-						     nr - i - 1);
-				kmbuf_chr_stash(kf, pdu->ring, bufs[i].bid, n);
-				kmbuf_chr_recv_end(kf, -EOVERFLOW);
-				return;
-			}
-		}
-		budget -= nr;
-	}
-	/* budget spent, or the command ends: continue in task work */
-	kmbuf_chr_kick(kf);
+	kv.iov_base = kaddr;
+	kv.iov_len = len;
+	iov_iter_kvec(&it, ITER_DEST, &kv, 1, len);
+	return kmbuf_chr_produce(kf, mode, size, &it, kf);
 }
 
-static void kmbuf_chr_recv_tw(struct io_uring_cmd *cmd,
-			      unsigned int issue_flags)
-{
-	struct kmbuf_chr_pdu *pdu = kmbuf_chr_pdu(cmd);
-	struct kmbuf_chr_file *kf = pdu->kf;
-	bool end = false;
-	s32 res = 0;
-
-	spin_lock_irq(&kf->lock);
-	kf->tw_pending = false;
-	if (kf->final_set || (issue_flags & IO_URING_F_TASK_DEAD)) {
-		end = true;
-		res = kf->final_set ? kf->final_res : -ECANCELED;
-		kf->final_set = false;
-		kf->recv = NULL;
-	}
-	spin_unlock_irq(&kf->lock);
-
-	if (!end) {
-		kmbuf_chr_recv_run(cmd, issue_flags);
-		return;
-	}
-	kmbuf_chr_unwait(kf);
-	kmbuf_ring_put(pdu->ring);
-	io_uring_cmd_done(cmd, res, 0, issue_flags);
-}
+static const struct kmbuf_stream_ops kmbuf_chr_stream_ops = {
+	.produce	= kmbuf_chr_stream_produce,
+};
 
 static int kmbuf_chr_copy_mode(struct kmbuf_chr_mode *m, u64 uaddr)
 {
@@ -604,7 +327,7 @@ static int kmbuf_chr_set_mode(struct kmbuf_chr_file *kf,
 	}
 
 	spin_lock_irq(&kf->lock);
-	if (kf->recv) {
+	if (kmbuf_stream_armed(kmbuf_port_stream(kf->port, 0))) {
 		ret = -EBUSY;
 	} else {
 		WRITE_ONCE(kf->mode, m->mode);
@@ -613,194 +336,6 @@ static int kmbuf_chr_set_mode(struct kmbuf_chr_file *kf,
 	}
 	spin_unlock_irq(&kf->lock);
 	return ret;
-}
-
-static int kmbuf_chr_bind(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
-			  const struct kmbuf_chr_cmd *c)
-{
-	struct kmbuf_ring_desc desc = { };
-	struct kmbuf_chr_bind b;
-	struct kmbuf_ring *ring;
-
-	if (c->nr || c->flags)
-		return -EINVAL;
-	if (copy_from_user(&b, u64_to_user_ptr(c->addr), sizeof(b)))
-		return -EFAULT;
-	if (b.flags || b.resv[0] || b.resv[1])
-		return -EINVAL;
-	if (READ_ONCE(kf->ring))
-		return -EBUSY;
-
-	desc.region_id = b.region_id;
-	desc.offset = b.offset;
-	desc.buf_size = b.buf_size;
-	desc.nr_bufs = b.nr_bufs;
-	desc.notify = kmbuf_chr_ring_notify;
-	desc.priv = kf;
-	ring = kmbuf_ring_create_cmd(cmd, &desc);
-	if (IS_ERR(ring))
-		return PTR_ERR(ring);
-
-	spin_lock_irq(&kf->lock);
-	if (kf->ring) {
-		spin_unlock_irq(&kf->lock);
-		kmbuf_ring_destroy(ring);	/* lost a race with another BIND */
-		return -EBUSY;
-	}
-	kf->ring = ring;
-	spin_unlock_irq(&kf->lock);
-	return 0;
-}
-
-/*
- * The ring bound to @kf, if @cmd may use it: 0, -ENXIO if nothing is bound,
- * -EXDEV if @cmd comes from another io_uring instance than the one whose
- * region the ring is built on.  Called with @kf->lock held.
- */
-static int kmbuf_chr_check_ring_locked(struct kmbuf_chr_file *kf,
-				       struct io_uring_cmd *cmd)
-{
-	lockdep_assert_held(&kf->lock);
-	if (!kf->ring)
-		return -ENXIO;
-	return kmbuf_ring_check_cmd(kf->ring, cmd);
-}
-
-static int kmbuf_chr_unbind(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
-			    const struct kmbuf_chr_cmd *c)
-{
-	struct kmbuf_ring *ring;
-	bool stashed = false;
-	u32 bid, len;
-	int ret;
-
-	if (c->addr || c->nr || c->flags)
-		return -EINVAL;
-	spin_lock_irq(&kf->lock);
-	ring = kf->ring;
-	ret = kmbuf_chr_check_ring_locked(kf, cmd);
-	if (!ret) {
-		kf->ring = NULL;
-		stashed = kmbuf_chr_unstash_locked(kf, &bid, &len);
-		kmbuf_chr_recv_end_locked(kf, -ECANCELED);
-	}
-	spin_unlock_irq(&kf->lock);
-	if (ret)
-		return ret;
-	if (stashed)
-		kmbuf_chr_take_back(ring, &bid, 1);
-	kmbuf_ring_destroy(ring);
-	return 0;
-}
-
-static bool kmbuf_chr_has_bid(const u32 *bids, u32 nr, u32 bid)
-{
-	u32 i;
-
-	for (i = 0; i < nr; i++)
-		if (bids[i] == bid)
-			return true;
-	return false;
-}
-
-static int kmbuf_chr_return(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
-			    const struct kmbuf_chr_cmd *c)
-{
-	u32 stack_bids[KMBUF_CHR_RETURN_STACK];
-	struct kmbuf_ring *ring;
-	u32 *bids = stack_bids;
-	int ret;
-
-	if (c->flags || !c->nr || c->nr > KMBUF_MAX_BUFS)
-		return -EINVAL;
-	if (c->nr > KMBUF_CHR_RETURN_STACK) {
-		bids = kvmalloc_array(c->nr, sizeof(*bids), GFP_KERNEL);
-		if (!bids)
-			return -ENOMEM;
-	}
-	ret = -EFAULT;
-	if (copy_from_user(bids, u64_to_user_ptr(c->addr),
-			   c->nr * sizeof(*bids)))
-		goto free_bids;
-
-	spin_lock_irq(&kf->lock);
-	ring = kf->ring;
-	ret = kmbuf_chr_check_ring_locked(kf, cmd);
-	/* the stashed record's buffer was never announced */
-	if (!ret && kf->stashed &&
-	    kmbuf_chr_has_bid(bids, c->nr, kf->stash_bid))
-		ret = -EALREADY;
-	if (!ret)
-		kmbuf_ring_get(ring);
-	spin_unlock_irq(&kf->lock);
-	if (ret)
-		goto free_bids;
-	ret = kmbuf_ring_return(ring, bids, c->nr);
-	kmbuf_ring_put(ring);
-free_bids:
-	if (bids != stack_bids)
-		kvfree(bids);
-	return ret;
-}
-
-static int kmbuf_chr_recv(struct io_uring_cmd *cmd, struct kmbuf_chr_file *kf,
-			  const struct kmbuf_chr_cmd *c,
-			  unsigned int issue_flags)
-{
-	struct kmbuf_chr_pdu *pdu = kmbuf_chr_pdu(cmd);
-	int ret;
-
-	if (c->addr || c->nr || c->flags ||
-	    !(cmd->flags & IORING_URING_CMD_MULTISHOT))
-		return -EINVAL;
-
-	spin_lock_irq(&kf->lock);
-	ret = kmbuf_chr_check_ring_locked(kf, cmd);
-	if (!ret && kf->recv)
-		ret = -EBUSY;
-	if (ret) {
-		spin_unlock_irq(&kf->lock);
-		return ret;
-	}
-	pdu->kf = kf;
-	pdu->ring = kmbuf_ring_get(kf->ring);
-	kf->recv = cmd;
-	kf->final_set = false;
-	/*
-	 * Published, but not cancelable yet: nobody may queue task work for
-	 * it, which could complete it before io-wq has put it on the
-	 * cancelable list (and a completed request must never be linked
-	 * there).  Kicks see "task work pending" and leave it to us.
-	 */
-	kf->tw_pending = true;
-	spin_unlock_irq(&kf->lock);
-
-	/* from here on the command only ends through its task work */
-	io_uring_cmd_mark_cancelable(cmd, issue_flags);
-
-	spin_lock_irq(&kf->lock);
-	kf->tw_pending = false;
-	/* io-wq can't post CQEs; the first run then happens in task work */
-	if (issue_flags & IO_URING_F_UNLOCKED) {
-		kmbuf_chr_kick_locked(kf);
-		spin_unlock_irq(&kf->lock);
-		return -EIOCBQUEUED;
-	}
-	spin_unlock_irq(&kf->lock);
-	kmbuf_chr_recv_run(cmd, issue_flags);
-	return -EIOCBQUEUED;
-}
-
-/* IO_URING_F_CANCEL: the ring exits or the task's requests are cancelled. */
-static void kmbuf_chr_cancel(struct io_uring_cmd *cmd)
-{
-	struct kmbuf_chr_file *kf = kmbuf_chr_pdu(cmd)->kf;
-	unsigned long flags;
-
-	spin_lock_irqsave(&kf->lock, flags);
-	if (kf->recv == cmd)
-		kmbuf_chr_recv_end_locked(kf, -ECANCELED);
-	spin_unlock_irqrestore(&kf->lock, flags);
 }
 
 /* Bytes of the command area of an IORING_SETUP_SQE128 SQE. */
@@ -841,10 +376,12 @@ static int kmbuf_chr_uring_cmd(struct io_uring_cmd *cmd,
 	struct kmbuf_chr_mode m;
 	int ret;
 
-	if (unlikely(issue_flags & IO_URING_F_CANCEL)) {
-		kmbuf_chr_cancel(cmd);
+	/* BIND, ARM, RETURN, UNBIND and the cancellation of ARM */
+	if (kmbuf_cmd_op_is_common(cmd->cmd_op))
+		return kmbuf_port_uring_cmd(kf->port, cmd, issue_flags);
+	/* nothing else is ever marked cancelable */
+	if (unlikely(issue_flags & IO_URING_F_CANCEL))
 		return 0;
-	}
 
 	ret = kmbuf_chr_check_sqe(cmd, issue_flags);
 	if (ret)
@@ -854,19 +391,10 @@ static int kmbuf_chr_uring_cmd(struct io_uring_cmd *cmd,
 	c.nr = READ_ONCE(sc->nr);
 	c.flags = READ_ONCE(sc->flags);
 
-	if (cmd->cmd_op != KMBUF_CHR_RECV &&
-	    (cmd->flags & IORING_URING_CMD_MULTISHOT))
+	if (cmd->flags & IORING_URING_CMD_MULTISHOT)
 		return -EINVAL;
 
 	switch (cmd->cmd_op) {
-	case KMBUF_CHR_RECV:
-		return kmbuf_chr_recv(cmd, kf, &c, issue_flags);
-	case KMBUF_CHR_RETURN:
-		return kmbuf_chr_return(cmd, kf, &c);
-	case KMBUF_CHR_BIND:
-		return kmbuf_chr_bind(cmd, kf, &c);
-	case KMBUF_CHR_UNBIND:
-		return kmbuf_chr_unbind(cmd, kf, &c);
 	case KMBUF_CHR_SET_MODE:
 		if (c.nr || c.flags)
 			return -EINVAL;
@@ -1037,20 +565,9 @@ static __poll_t kmbuf_chr_poll(struct file *file, poll_table *wait)
 static void kmbuf_chr_show_fdinfo(struct seq_file *m, struct file *file)
 {
 	struct kmbuf_chr_file *kf = file->private_data;
-	struct kmbuf_ring *ring;
 
-	spin_lock_irq(&kf->lock);
-	seq_printf(m, "kmbuf_chr_mode:\t%u\n", kf->mode);
-	seq_printf(m, "kmbuf_chr_recv:\t%u\n", !!kf->recv);
-	seq_printf(m, "kmbuf_chr_stashed:\t%u\n", kf->stashed);
-	ring = kf->ring;
-	if (ring)
-		kmbuf_ring_get(ring);
-	spin_unlock_irq(&kf->lock);
-	if (ring) {
-		kmbuf_ring_show_fdinfo(ring, m);
-		kmbuf_ring_put(ring);
-	}
+	seq_printf(m, "kmbuf_chr_mode:\t%u\n", READ_ONCE(kf->mode));
+	kmbuf_port_show_fdinfo(kf->port, m);
 }
 
 /* The record queue of @uid, created on first use; NULL without memory. */
@@ -1097,16 +614,26 @@ static void kmbuf_chr_queue_put(struct kmbuf_chr_queue *q)
 
 static int kmbuf_chr_open(struct inode *inode, struct file *file)
 {
+	struct kmbuf_port_desc pd = {
+		.ops		= &kmbuf_chr_stream_ops,
+		.nr_streams	= 1,
+		.max_buf_size	= KMBUF_CHR_MAX_RECORD,
+	};
 	struct kmbuf_chr_file *kf;
+	int ret = -ENOMEM;
 
 	kf = kzalloc(sizeof(*kf), GFP_KERNEL);
 	if (!kf)
 		return -ENOMEM;
 	/* records are shared by the files of one user, never across users */
 	kf->q = kmbuf_chr_queue_get(file->f_cred->euid);
-	if (!kf->q) {
-		kfree(kf);
-		return -ENOMEM;
+	if (!kf->q)
+		goto free_kf;
+	pd.priv = kf;
+	kf->port = kmbuf_port_create(&pd);
+	if (IS_ERR(kf->port)) {
+		ret = PTR_ERR(kf->port);
+		goto put_queue;
 	}
 	spin_lock_init(&kf->lock);
 	INIT_LIST_HEAD(&kf->wait_node);
@@ -1119,28 +646,26 @@ static int kmbuf_chr_open(struct inode *inode, struct file *file)
 	 */
 	file->f_mode |= FMODE_NOWAIT;
 	return 0;
+
+put_queue:
+	kmbuf_chr_queue_put(kf->q);
+free_kf:
+	kfree(kf);
+	return ret;
 }
 
 /*
- * A pending RECV holds a reference to the file, so none is left here, and
- * nothing can kick @kf any more once it is off the waiter list and its
- * ring is destroyed.
+ * An armed stream holds a reference to the file, so none is left here,
+ * and nothing kicks the stream once the file is off the waiter list.
  */
 static int kmbuf_chr_release(struct inode *inode, struct file *file)
 {
 	struct kmbuf_chr_file *kf = file->private_data;
-	bool stashed;
-	u32 bid, len;
 
-	kmbuf_chr_unwait(kf);
-	if (kf->ring) {
-		spin_lock_irq(&kf->lock);
-		stashed = kmbuf_chr_unstash_locked(kf, &bid, &len);
-		spin_unlock_irq(&kf->lock);
-		if (stashed)
-			kmbuf_chr_take_back(kf->ring, &bid, 1);
-		kmbuf_ring_destroy(kf->ring);
-	}
+	spin_lock_irq(&kf->q->lock);
+	list_del_init(&kf->wait_node);
+	spin_unlock_irq(&kf->q->lock);
+	kmbuf_port_destroy(kf->port);
 	kmbuf_chr_queue_put(kf->q);
 	kfree(kf);
 	return 0;

@@ -17,6 +17,7 @@
 #ifndef _LINUX_IO_URING_KMBUF_H
 #define _LINUX_IO_URING_KMBUF_H
 
+#include <linux/bits.h>
 #include <linux/dma-mapping.h>
 #include <linux/err.h>
 #include <linux/minmax.h>
@@ -116,7 +117,7 @@ struct kmbuf_buf {
 #define KMBUF_MAX_STREAMS	4096U
 
 /* struct kmbuf_port_desc.flags: BIND needs a kernel-allocated read-only region */
-#define KMBUF_PORT_RDONLY	(1U << 0)
+#define KMBUF_PORT_RDONLY	BIT(0)
 
 /**
  * struct kmbuf_stream_ops - how a port's streams get their data
@@ -186,6 +187,9 @@ static inline bool kmbuf_cmd_op_is_common(u32 cmd_op)
  * @region_id: id of the region the ring was built on
  * @offset: offset of buffer 0 in the region
  * @nr_exhausted: how often kmbuf_buf_take() found no free buffer
+ * @nr_refill_bad: refill ring entries skipped: out of range, or naming a
+ *	buffer userspace did not hold
+ * @refill: the ring has a refill ring
  * @shutdown: kmbuf_ring_destroy() has been called
  */
 struct kmbuf_ring_stats {
@@ -197,6 +201,8 @@ struct kmbuf_ring_stats {
 	u32	region_id;
 	u64	offset;
 	u64	nr_exhausted;
+	u64	nr_refill_bad;
+	bool	refill;
 	bool	shutdown;
 };
 
@@ -264,7 +270,7 @@ struct kmbuf_port *kmbuf_stream_port(struct kmbuf_stream *s);
 bool kmbuf_stream_armed(struct kmbuf_stream *s);
 int __must_check kmbuf_stream_buf_get(struct kmbuf_stream *s,
 				      struct kmbuf_buf *buf);
-void kmbuf_stream_buf_put(struct kmbuf_buf *buf);
+void kmbuf_buf_giveback(struct kmbuf_buf *buf);
 void kmbuf_stream_deliver(struct kmbuf_stream *s, struct kmbuf_buf *buf,
 			  u32 len);
 void kmbuf_stream_kick(struct kmbuf_stream *s);
@@ -431,7 +437,7 @@ static inline int kmbuf_stream_buf_get(struct kmbuf_stream *s,
 	return -EOPNOTSUPP;
 }
 
-static inline void kmbuf_stream_buf_put(struct kmbuf_buf *buf)
+static inline void kmbuf_buf_giveback(struct kmbuf_buf *buf)
 {
 }
 

@@ -55,7 +55,7 @@ struct io_uring_region {
 	struct user_struct	*user;
 	struct rcu_head		rcu;
 	/* kmbuf rings built on the region, on bytes no other ring uses */
-	spinlock_t		kmbuf_lock;
+	raw_spinlock_t		kmbuf_lock;
 	struct list_head	kmbuf_rings;
 };
 

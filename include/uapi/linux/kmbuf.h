@@ -89,28 +89,41 @@ struct kmbuf_bind {
 	__u64	resv;
 };
 
+/* struct kmbuf_refill.flags: the kernel waits for a KMBUF_CMD_RETURN */
+#define KMBUF_REFILL_NEED_WAKEUP	(1U << 0)
+
 /**
  * struct kmbuf_refill - header of a refill ring, in a writable region
  * @head: next entry the kernel reads; written by the kernel only
  * @tail: one past the last entry userspace wrote; written by userspace
  *	only, with release semantics, after the entries it covers
- * @resv: written by neither; 0
+ * @flags: written by the kernel: %KMBUF_REFILL_NEED_WAKEUP
+ * @resv: written by neither
  * @bids: buffer ids, @refill_entries of them; entry n is @bids[n & mask]
  *
  * Instead of a KMBUF_CMD_RETURN, userspace writes the id of a buffer it is
  * done with at bids[tail & (entries - 1)] and then increments @tail (free
- * running; it wraps at 2^32).  The kernel reads entries up to @tail when
- * it needs buffers, before it reports the ring exhausted, and advances
- * @head.  Never more than @refill_entries entries may be outstanding
- * (tail - head).  An id that is out of range or that userspace does not
- * hold (a duplicate, one never handed out, or one of another ring) is
- * skipped and counted in the consumer's fdinfo (kmbuf_refill_bad), never
- * trusted.  Both forms of return may be mixed.
+ * running; it wraps at 2^32).  The kernel reads the entries up to @tail
+ * when it needs buffers (before it counts the ring as exhausted) and
+ * advances @head.  At most @refill_entries entries may be outstanding
+ * (tail - head); the kernel reads no more than that many per pass.  An id that
+ * is out of range or that userspace does not hold (a duplicate, one never
+ * handed out or already free) is skipped and counted (fdinfo
+ * kmbuf_refill_bad), never trusted.  Both forms of return may be mixed.
+ *
+ * The kernel reads the refill ring only when it runs.  When a stream
+ * found no buffer, even after reading the refill ring, it sets
+ * %KMBUF_REFILL_NEED_WAKEUP and waits: userspace, after bumping @tail,
+ * issues a full memory barrier, reads @flags and, if the flag is set,
+ * submits a KMBUF_CMD_RETURN with @nr = 0, which reads the refill ring and
+ * restarts the waiting streams.  (AF_XDP's fill ring works the same way.)
+ * BIND sets @head to @tail and clears @flags.
  */
 struct kmbuf_refill {
 	__u32	head;
 	__u32	tail;
-	__u32	resv[14];
+	__u32	flags;
+	__u32	resv[13];
 	__u32	bids[];
 };
 
@@ -144,10 +157,13 @@ struct kmbuf_refill {
 #define KMBUF_CMD_ARM		_IO(KMBUF_CMD_MAGIC, 1)
 /*
  * KMBUF_CMD_RETURN: give back the @nr buffer ids (__u32 each) at @addr,
- * all or nothing.  @nr: 1 to the ring's buffer count.  @stream, @flags:
- * 0.  res = @nr.  Errors: EINVAL (@nr, or an id out of range), EALREADY
- * (an id userspace does not hold: already returned, never handed out,
- * repeated in the batch; no buffer changes owner then), ENXIO, EXDEV.
+ * all or nothing.  @nr: 1 to the ring's buffer count; or 0 with @addr 0
+ * on a ring with a refill ring: read the refill ring now (see struct
+ * kmbuf_refill), res = the number of buffers it returned.  @stream,
+ * @flags: 0.  res = @nr.  Errors: EINVAL (@nr, an id out of range, @nr
+ * 0 without a refill ring), EALREADY (an id userspace does not hold:
+ * already returned, never handed out, repeated in the batch; no buffer
+ * changes owner then), ENXIO, EXDEV.
  */
 #define KMBUF_CMD_RETURN	_IO(KMBUF_CMD_MAGIC, 2)
 /*

@@ -30,6 +30,15 @@
  * read gets the next number).  Concurrent reads of one pattern-mode file
  * get disjoint pieces of the stream.
  *
+ * kmbuf delivery: every file is a kmbuf port with one stream (index 0) and
+ * takes the common commands of <linux/kmbuf.h>: KMBUF_CMD_BIND binds a
+ * kmbuf ring (buffers of at most KMBUF_CHR_MAX_RECORD bytes), KMBUF_CMD_ARM
+ * delivers one record per CQE into its buffers, KMBUF_CMD_RETURN and the
+ * refill ring give buffers back, KMBUF_CMD_UNBIND (or close) unbinds.  A
+ * record larger than a buffer ends the armed command with EMSGSIZE (the
+ * record stays queued).  In queue mode an empty queue pauses delivery
+ * until the next write.
+ *
  * Commands: cmd_op values are ioctl numbers with magic KMBUF_CHR_MAGIC.
  * Submitted as IORING_OP_URING_CMD, the 16-byte sqe->cmd area holds a
  * struct kmbuf_chr_cmd.  KMBUF_CHR_SET_MODE and KMBUF_CHR_MEMCPY are also
@@ -39,11 +48,6 @@
  * (EINVAL): ioprio, addr, len, buf_index, file_index, the
  * IORING_URING_CMD_FIXED flag, and on an IORING_SETUP_SQE128 ring the
  * command area after struct kmbuf_chr_cmd.
- *
- * A ring bound with KMBUF_CHR_BIND belongs to the io_uring instance the
- * BIND was submitted on (the one whose region it uses): KMBUF_CHR_RECV,
- * KMBUF_CHR_RETURN and KMBUF_CHR_UNBIND submitted on any other io_uring
- * instance fail with EXDEV, whoever holds the file.
  *
  * Non-blocking I/O: read(2) and write(2) with O_NONBLOCK, and reads and
  * writes with RWF_NOWAIT (IOCB_NOWAIT), never sleep: EAGAIN on an empty
@@ -68,7 +72,7 @@
 /**
  * struct kmbuf_chr_cmd - payload of every kmbuf_chr uring_cmd
  * @addr: user pointer to the command's argument, or 0 (see each command)
- * @nr: number of elements at @addr (KMBUF_CHR_RETURN), else 0
+ * @nr: must be 0
  * @flags: must be 0
  */
 struct kmbuf_chr_cmd {
@@ -97,25 +101,6 @@ struct kmbuf_chr_mode {
 };
 
 /**
- * struct kmbuf_chr_bind - argument of KMBUF_CHR_BIND
- * @region_id: id of a memory region registered on the io_uring instance
- *	the command is submitted on
- * @buf_size: size of each buffer, a non-zero multiple of 64
- * @offset: offset of buffer 0 in the region, a multiple of 64
- * @nr_bufs: number of buffers, 1 to 65536
- * @flags: must be 0
- * @resv: must be 0
- */
-struct kmbuf_chr_bind {
-	__u32	region_id;
-	__u32	buf_size;
-	__u64	offset;
-	__u32	nr_bufs;
-	__u32	flags;
-	__u64	resv[2];
-};
-
-/**
  * struct kmbuf_chr_memcpy - argument of KMBUF_CHR_MEMCPY
  * @rec_size: bytes per copy, 1 to KMBUF_CHR_MAX_RECORD
  * @resv: must be 0
@@ -131,60 +116,14 @@ struct kmbuf_chr_memcpy {
 
 /*
  * KMBUF_CHR_SET_MODE: uring_cmd (addr points to struct kmbuf_chr_mode) or
- * ioctl.  Res 0.  EINVAL: bad mode, size or reserved field; EBUSY: a
- * KMBUF_CHR_RECV is pending on the file.
+ * ioctl.  Res 0.  EINVAL: bad mode, size or reserved field; EBUSY: the
+ * file's stream is armed (KMBUF_CMD_ARM in flight).
  */
 #define KMBUF_CHR_SET_MODE	_IOW(KMBUF_CHR_MAGIC, 0, struct kmbuf_chr_mode)
 /*
- * KMBUF_CHR_BIND: uring_cmd only (addr points to struct kmbuf_chr_bind).
- * Builds a kmbuf ring on the region and binds it to the open file.  Res 0.
- * EBUSY: the file already has a ring, or another ring (of any driver,
- * still bound or with commands in flight) uses some of the same bytes of
- * the region; ENOENT: no such region; EINVAL: bad
- * sizes, alignment, count, range or reserved field; EOVERFLOW: range
- * overflows; EFAULT; ENOMEM.
+ * Numbers 1 to 4 (the file's own BIND, RECV, RETURN and UNBIND before the
+ * common commands) are not used.
  */
-#define KMBUF_CHR_BIND		_IOW(KMBUF_CHR_MAGIC, 1, struct kmbuf_chr_bind)
-/*
- * KMBUF_CHR_RECV: uring_cmd only, with IORING_URING_CMD_MULTISHOT set in
- * sqe->uring_cmd_flags; addr, nr and flags must be 0.  Each record is
- * copied into one free buffer of the bound ring and reported by a CQE with
- * res = record length and flags = IORING_CQE_F_BUFFER | bid <<
- * IORING_CQE_BUFFER_SHIFT | IORING_CQE_F_MORE.  When no buffer is free,
- * delivery pauses (records stay queued) until KMBUF_CHR_RETURN gives one
- * back.  The final CQE has no IORING_CQE_F_MORE and never carries a
- * record or a buffer: res < 0 says why the command ended.  ECANCELED:
- * UNBIND, ring exit or cancel.  EMSGSIZE: a record is larger than a
- * buffer (it stays queued).  EOVERFLOW: the CQ ring was full; the record
- * whose CQE could not be posted stays in its buffer, kept by the file,
- * and the next KMBUF_CHR_RECV posts it first; re-arm once there is room
- * in the CQ ring.  Being an error, the final CQE is posted even with
- * IOSQE_CQE_SKIP_SUCCESS.  Until then the kept buffer counts as
- * userspace's in the ring's counters (fdinfo kmbuf_user, and
- * kmbuf_chr_stashed: 1), but it can't be returned (EALREADY); UNBIND and
- * close give it back to the ring.  Errors at submission: ENXIO: no ring
- * bound; EXDEV: the ring belongs to another io_uring instance; EBUSY: a
- * KMBUF_CHR_RECV is already pending on the file; EINVAL:
- * IORING_URING_CMD_MULTISHOT missing or non-zero payload.
- */
-#define KMBUF_CHR_RECV		_IO(KMBUF_CHR_MAGIC, 2)
-/*
- * KMBUF_CHR_RETURN: uring_cmd only; addr points to nr __u32 buffer ids
- * (1 <= nr <= the ring's buffer count) that userspace got from CQEs and is
- * done with.  All or nothing.  Res nr.  ENXIO: no ring bound; EXDEV: the
- * ring belongs to another io_uring instance; EINVAL: nr out of range, a
- * bid out of range, flags non-zero; EALREADY: a bid is not held by
- * userspace (returned twice, never delivered, repeated in the batch, or
- * the buffer of a record kept after EOVERFLOW); EFAULT.
- */
-#define KMBUF_CHR_RETURN	_IO(KMBUF_CHR_MAGIC, 3)
-/*
- * KMBUF_CHR_UNBIND: uring_cmd only; payload must be 0.  Ends a pending
- * KMBUF_CHR_RECV with ECANCELED and releases the ring.  Res 0.  ENXIO: no
- * ring bound; EXDEV: the ring belongs to another io_uring instance (the
- * binding stays).
- */
-#define KMBUF_CHR_UNBIND	_IO(KMBUF_CHR_MAGIC, 4)
 /*
  * KMBUF_CHR_MEMCPY: ioctl only.  memcpy()s rec_size bytes count times
  * between two kernel buffers and reports the time taken: the in-kernel
