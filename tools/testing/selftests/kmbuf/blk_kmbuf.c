@@ -34,6 +34,7 @@
 #define AREA		(8ULL << 20)		/* device bytes the tests use */
 #define SEED		0x1234
 #define SEGV_EXIT	77
+#define CHR_BUFSZ	(64U * 1024)		/* kmbuf_chr's largest */
 
 struct blk_ctx {
 	struct io_uring		ring;
@@ -375,8 +376,12 @@ TEST_F(blk, ring_bytes_exclusive_across_drivers)
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID, 0, 4096, 4));
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID, spare - 4096,
 				      4096, 2));
-	/* the two spare buffers are free: kmbuf_chr takes them */
-	ASSERT_EQ(0, blk_bind(&c->ring, chr_fd, RO_ID, spare, BUFSZ, 2));
+	/*
+	 * the two spare buffers are free: kmbuf_chr takes them (as four of
+	 * its buffers: they are KMBUF_CHR_MAX_RECORD bytes at most)
+	 */
+	ASSERT_EQ(0, blk_bind(&c->ring, chr_fd, RO_ID, spare, CHR_BUFSZ,
+			      2 * BUFSZ / CHR_BUFSZ));
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, fd2, RO_ID, spare, BUFSZ, 1));
 	/* closing kmbuf_chr's file destroys its ring: the bytes are free */
 	close(chr_fd);
@@ -410,7 +415,8 @@ TEST_F(blk, verified_data_reserved_after_unbind)
 	ASSERT_EQ(0, blk_unbind(&c->ring, c->fd));
 	/* every byte of the old ring stays out of reach */
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID,
-				      (__u64)bid * BUFSZ, BUFSZ, 1));
+				      (__u64)bid * BUFSZ, CHR_BUFSZ,
+				      BUFSZ / CHR_BUFSZ));
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID, 0, 4096, 1));
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID, spare - 4096,
 				      4096, 1));
@@ -425,7 +431,8 @@ TEST_F(blk, verified_data_reserved_after_unbind)
 				      0, 0, &fl));
 	ASSERT_EQ(1, blk_return(&c->ring, fd2, cqe_bid(fl)));
 	ASSERT_EQ(0, blk_unbind(&c->ring, fd2));
-	EXPECT_EQ(0, blk_bind(&c->ring, chr_fd, RO_ID, spare, BUFSZ, 2));
+	EXPECT_EQ(0, blk_bind(&c->ring, chr_fd, RO_ID, spare, CHR_BUFSZ,
+			      2 * BUFSZ / CHR_BUFSZ));
 	close(fd2);
 	close(chr_fd);
 }
