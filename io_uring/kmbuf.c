@@ -571,7 +571,8 @@ static void kmbuf_ring_put_many(struct kmbuf_ring *ring, unsigned int nr)
  * When the last reference goes, the ring and its reference to the region
  * are released from a workqueue, because releasing a region may sleep.
  *
- * Context: Any context.
+ * Context: Any context, also hard interrupt on PREEMPT_RT (the last
+ * reference then leaves all freeing to the workqueue).
  */
 void kmbuf_ring_put(struct kmbuf_ring *ring)
 {
@@ -743,9 +744,10 @@ static u32 kmbuf_refill_read(struct kmbuf_ring *ring)
  * lock once per burst instead of once per buffer.  Buffers are taken in the
  * order they became free.
  *
- * Context: Any context (process, softirq, hard interrupt); does not sleep
- * or allocate.  Takes the ring's spinlock with interrupts disabled for
- * O(@nr).
+ * Context: Any context: process, softirq, hard interrupt, also on
+ * PREEMPT_RT; does not sleep or allocate.  Takes the ring's raw spinlock
+ * with interrupts disabled for O(@nr), plus O(refill entries) when the
+ * ring has a refill ring and too few free buffers.
  * Return: the number of buffers taken, 1 to @nr; -ENOBUFS if none is free
  * (an exhaustion event, as for kmbuf_buf_take()); -ESHUTDOWN after
  * kmbuf_ring_destroy(); -EINVAL if @nr is 0.
@@ -819,8 +821,9 @@ EXPORT_SYMBOL_GPL(kmbuf_buf_take_batch);
  * holds a reference to the ring until then: the ring's memory stays valid
  * for the I/O filling it even if the ring is destroyed meanwhile.
  *
- * Context: Any context (process, softirq, hard interrupt); does not sleep
- * or allocate.  Takes the ring's spinlock with interrupts disabled.
+ * Context: Any context: process, softirq, hard interrupt, also on
+ * PREEMPT_RT; does not sleep or allocate.  Takes the ring's raw spinlock
+ * with interrupts disabled.
  * Return: 0, -ENOBUFS if no buffer is free (counted as an exhaustion
  * event; the notify callback and waiters are told when one comes back), or
  * -ESHUTDOWN after kmbuf_ring_destroy().
@@ -838,10 +841,13 @@ EXPORT_SYMBOL_GPL(kmbuf_buf_take);
  * @ring: the ring
  * @bid: id of a buffer taken with kmbuf_buf_take()
  *
- * Context: Any context; does not sleep.  Takes the ring's spinlock with
- * interrupts disabled; may call the ring's notify callback.
- * Return: 0, or -EINVAL if @bid is out of range or not held by the kernel
- * (the ring is left unchanged).
+ * Context: Any context, also hard interrupt on PREEMPT_RT unless someone
+ * sleeps in kmbuf_ring_wait() or polls kmbuf_ring_waitqueue() (their
+ * wakeup takes a spinlock_t); does not sleep.  Takes the ring's raw
+ * spinlock with interrupts disabled; may call the ring's notify callback.
+ * Return: 0, -EINVAL if @bid is out of range, or -EALREADY if the kernel
+ * does not hold it (the ring is left unchanged).  The same errors mean
+ * the same in every call taking a buffer id.
  */
 int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid)
 {
@@ -853,7 +859,7 @@ int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid)
 	raw_spin_lock_irqsave(&ring->lock, flags);
 	if (ring->owner[bid] != KMBUF_OWNER_KERNEL) {
 		raw_spin_unlock_irqrestore(&ring->lock, flags);
-		return -EINVAL;
+		return -EALREADY;
 	}
 	ring->nr_kernel--;
 	kmbuf_fifo_push(ring, bid);
@@ -877,10 +883,11 @@ EXPORT_SYMBOL_GPL(kmbuf_buf_put);
  * CQE can't be posted, userspace will never learn about the buffer; take
  * it back with kmbuf_ring_return() on the driver's behalf.
  *
- * Context: Any context; does not sleep.  Takes the ring's spinlock with
- * interrupts disabled.
- * Return: 0, or -EINVAL if @bid is out of range or not held by the kernel
- * (the ring is left unchanged).
+ * Context: Any context, also hard interrupt on PREEMPT_RT; does not
+ * sleep.  Takes the ring's raw spinlock with interrupts disabled.
+ * Return: 0, -EINVAL if @bid is out of range, or -EALREADY if the kernel
+ * does not hold it (the ring is left unchanged).  The same errors mean
+ * the same in every call taking a buffer id.
  */
 int kmbuf_buf_to_user(struct kmbuf_ring *ring, unsigned int bid)
 {
@@ -906,10 +913,11 @@ EXPORT_SYMBOL_GPL(kmbuf_buf_to_user);
  * ring stays consistent).  Buffers handed over but never announced are
  * taken back with kmbuf_ring_return().
  *
- * Context: Any context; does not sleep.  Takes the ring's spinlock with
- * interrupts disabled for O(@nr).
- * Return: 0, or -EINVAL if a buffer id is out of range, not held by the
- * kernel or repeated (no buffer changes owner then).
+ * Context: Any context, also hard interrupt on PREEMPT_RT; does not
+ * sleep.  Takes the ring's raw spinlock with interrupts disabled for
+ * O(@nr).
+ * Return: 0, -EINVAL if a buffer id is out of range, or -EALREADY if one
+ * is not held by the kernel or repeated (no buffer changes owner then).
  */
 int kmbuf_buf_to_user_batch(struct kmbuf_ring *ring,
 			    const struct kmbuf_buf *bufs, unsigned int nr)
@@ -938,7 +946,7 @@ unwind:
 	while (i--)
 		ring->owner[bufs[i].bid] = KMBUF_OWNER_KERNEL;
 	raw_spin_unlock_irqrestore(&ring->lock, flags);
-	return -EINVAL;
+	return -EALREADY;
 }
 EXPORT_SYMBOL_GPL(kmbuf_buf_to_user_batch);
 
@@ -967,8 +975,9 @@ static void kmbuf_return_unwind(struct kmbuf_ring *ring, const u32 *bids,
  * changed if every id is valid.  Returned buffers become free in the order
  * given.  Since userspace controls the ids, nothing here warns.
  *
- * Context: Any context; does not sleep.  Takes the ring's spinlock with
- * interrupts disabled for O(@nr); may call the ring's notify callback.
+ * Context: Any context, with the wait queue caveat of kmbuf_buf_put();
+ * does not sleep.  Takes the ring's raw spinlock with interrupts
+ * disabled for O(@nr); may call the ring's notify callback.
  * Return: @nr on success (0 for an empty batch); -EINVAL if @nr exceeds
  * the buffer count or an id is out of range; -EALREADY if an id is not
  * held by userspace: already returned, never handed over, or repeated in
@@ -1087,7 +1096,7 @@ EXPORT_SYMBOL_GPL(kmbuf_buf_bvec);
  * kmbuf_ring_nr_free() - number of free buffers
  * @ring: the ring
  *
- * Context: Any context; takes the ring's spinlock.
+ * Context: Any context; takes the ring's raw spinlock.
  * Return: buffers that kmbuf_buf_take() could take right now.
  */
 unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring)
@@ -1161,7 +1170,7 @@ EXPORT_SYMBOL_GPL(kmbuf_ring_waitqueue);
  * @ring: the ring
  * @st: filled with a consistent snapshot
  *
- * Context: Any context; takes the ring's spinlock.
+ * Context: Any context; takes the ring's raw spinlock.
  */
 void kmbuf_ring_get_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st)
 {

@@ -296,8 +296,8 @@ static void kmbuf_test_ownership(struct kunit *test)
 	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 0, 64, 4);
 
 	/* FREE: only take is valid */
-	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, 0), -EINVAL);
-	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user(ring, 0), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, 0), -EALREADY);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user(ring, 0), -EALREADY);
 	bids[0] = 0;
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 1), -EALREADY);
 
@@ -308,8 +308,8 @@ static void kmbuf_test_ownership(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user(ring, buf.bid), 0);
 
 	/* USER: only a user return is valid */
-	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user(ring, buf.bid), -EINVAL);
-	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, buf.bid), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user(ring, buf.bid), -EALREADY);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, buf.bid), -EALREADY);
 	kmbuf_ring_get_stats(ring, &st);
 	KUNIT_EXPECT_EQ(test, st.nr_user, 1);
 	KUNIT_EXPECT_EQ(test, st.nr_kernel, 0);
@@ -375,9 +375,9 @@ static void kmbuf_test_take_batch(struct kunit *test)
 	bad[0] = bufs[0];
 	bad[1] = bufs[1];
 	bad[2] = bufs[0];
-	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user_batch(ring, bad, 3), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user_batch(ring, bad, 3), -EALREADY);
 	bad[2] = bufs[5];
-	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user_batch(ring, bad, 3), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user_batch(ring, bad, 3), -EALREADY);
 	bad[2].bid = 6;
 	KUNIT_EXPECT_EQ(test, kmbuf_buf_to_user_batch(ring, bad, 3), -EINVAL);
 	kmbuf_ring_get_stats(ring, &st);
