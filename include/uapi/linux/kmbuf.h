@@ -132,7 +132,8 @@ struct kmbuf_refill {
  * region of the io_uring instance the command is submitted on and bind it
  * to the file.  @nr, @stream, @flags: 0.  All buffers start free.
  * Errors: ENOENT (no such region), EINVAL (geometry, alignment, range
- * outside the region, bad refill ring), EBUSY (a ring is already bound,
+ * outside the region, bad refill ring), EOVERFLOW (offset + size of the
+ * buffers does not fit 64 bits), EBUSY (a ring is already bound,
  * or the range overlaps bytes another ring of the region still owns),
  * EACCES (the consumer needs a kind of region this is not, e.g. a
  * kernel-allocated read-only one for verified data; or a read-only
