@@ -265,7 +265,10 @@ static int bind_std(FIXTURE_DATA(cc) *self, int fd, __u64 off)
 	return rx_bind(&self->rx, fd, BUF_ID, off, BSZ, NBUF);
 }
 
-/* Geometry, alignment and range: EINVAL, and nothing gets bound. */
+/*
+ * Geometry, alignment and range: EINVAL (EOVERFLOW beyond 64 bits), and
+ * nothing gets bound.
+ */
 TEST_F(cc, bind_geometry)
 {
 	struct rx *rx = &self->rx;
@@ -278,12 +281,13 @@ TEST_F(cc, bind_geometry)
 	EXPECT_EQ(-EINVAL, rx_bind(rx, fd, BUF_ID, 0, BSZ, 0));
 	EXPECT_EQ(-EINVAL, rx_bind(rx, fd, BUF_ID, 0, 64,
 				   KMBUF_MAX_RING_BUFS + 1));
-	/* outside the region: past its end, too many, wrapping around */
+	/* outside the region: past its end, too many */
 	EXPECT_EQ(-EINVAL, rx_bind(rx, fd, BUF_ID, BUF_SIZE, BSZ, 1));
 	EXPECT_EQ(-EINVAL, rx_bind(rx, fd, BUF_ID, BUF_SIZE - BSZ, BSZ, 2));
 	EXPECT_EQ(-EINVAL, rx_bind(rx, fd, BUF_ID, 0, BSZ,
 				   BUF_SIZE / BSZ + 1));
-	EXPECT_EQ(-EINVAL, rx_bind(rx, fd, BUF_ID, ~0ULL << 12, BSZ, 2));
+	/* a range beyond 64 bits */
+	EXPECT_EQ(-EOVERFLOW, rx_bind(rx, fd, BUF_ID, ~0ULL << 12, BSZ, 2));
 	EXPECT_EQ(-EINVAL, rx_bind(rx, fd, BUF_ID, 0, ~0U << 12, 2));
 	if (variant->max_buf_size)
 		EXPECT_EQ(-EINVAL, rx_bind(rx, fd, BUF_ID, 0,
