@@ -27,7 +27,6 @@
 
 #include <linux/io_uring.h>	/* the tree's uapi, before liburing's copy */
 #include <liburing.h>
-#include <linux/kmbuf.h>
 #include <linux/kmbuf_blk.h>
 #include "libkmbuf.h"
 
@@ -58,29 +57,10 @@ static int run(struct io_uring *ring, int fd, __u32 op, __u64 off, __u32 len,
 	return res;
 }
 
-/* A common kmbuf command (<linux/kmbuf.h>), the same on every consumer. */
-static int kmbuf_cmd(struct io_uring *ring, int fd, __u32 op, __u64 addr,
-		     __u32 nr)
-{
-	struct kmbuf_cmd c = { .addr = addr, .nr = nr };
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-	struct io_uring_cqe *cqe;
-	int res;
-
-	if (!sqe)
-		return -EBUSY;
-	kmbuf_prep_uring_cmd(sqe, fd, op, 0, &c, sizeof(c));
-	io_uring_submit(ring);
-	if (io_uring_wait_cqe(ring, &cqe))
-		return -EIO;
-	res = cqe->res;
-	io_uring_cqe_seen(ring, cqe);
-	return res;
-}
-
+/* The common KMBUF_CMD_RETURN, the same on every kmbuf consumer. */
 static int give_back(struct io_uring *ring, int fd, __u32 bid)
 {
-	return kmbuf_cmd(ring, fd, KMBUF_CMD_RETURN, (uintptr_t)&bid, 1);
+	return kmbuf_return_sync(ring, fd, &bid, 1);
 }
 
 static void line(__u64 off, char *p, size_t len)
@@ -147,8 +127,7 @@ int main(int argc, char **argv)
 					  NR_BUFS * BUF_SIZE,
 					  IORING_MEM_REGION_RDONLY, 0, &r);
 	if (!ret)
-		ret = kmbuf_cmd(&ring, fd, KMBUF_CMD_BIND, (uintptr_t)&bind,
-				0);
+		ret = kmbuf_bind_sync(&ring, fd, &bind);
 	if (ret) {
 		fprintf(stderr, "setup: %s\n", strerror(-ret));
 		return 1;
@@ -195,7 +174,8 @@ int main(int argc, char **argv)
 		return 1;
 	printf("a store into the buffer: SIGSEGV; the data is unchanged: %s",
 	       buf);
-	give_back(&ring, fd, bid);
+	if (give_back(&ring, fd, bid) != 1)
+		return 1;
 
 	/* 3. corruption behind the checksum's back is detected */
 	ret = corrupt_block(dev, 5);
@@ -219,7 +199,8 @@ int main(int argc, char **argv)
 	if (strcmp(buf, expect))
 		return 1;
 	printf("block 6 is fine: %s", buf);
-	give_back(&ring, fd, bid);
+	if (give_back(&ring, fd, bid) != 1)
+		return 1;
 	/* repair: rewrite the block, which stores a fresh checksum */
 	if (pwrite(fd, data + 5 * BLOCK, BLOCK, 5 * BLOCK) != BLOCK)
 		return 1;

@@ -11,5 +11,11 @@ for s in /samples/*; do
 	echo "=== $(basename "$s") ==="
 	"$s" || { echo "sample $(basename "$s") failed"; exit 1; }
 	ran=$((ran + 1))
+	# the same stream, buffers given back through a refill ring
+	if [ "$(basename "$s")" = kmbuf-chr-stream ]; then
+		echo
+		echo "=== kmbuf-chr-stream --refill ==="
+		"$s" --refill || { echo "sample kmbuf-chr-stream --refill failed"; exit 1; }
+	fi
 done
 [ $ran -gt 0 ] || { echo "no sample in /samples"; exit 1; }

@@ -5,6 +5,8 @@
  * wrapper, so the system calls are made directly.
  */
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -177,4 +179,312 @@ void kmbuf_prep_uring_cmd(struct io_uring_sqe *sqe, int fd, __u32 cmd_op,
 	sqe->uring_cmd_flags = cmd_flags;
 	if (len)
 		memcpy(sqe->cmd, cmd, len);
+}
+
+struct io_uring_sqe *kmbuf_get_sqe(struct io_uring *ring)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe) {
+		io_uring_submit(ring);
+		sqe = io_uring_get_sqe(ring);
+		if (!sqe)
+			return NULL;
+	}
+	memset(sqe, 0, ring->flags & IORING_SETUP_SQE128 ? 128 : 64);
+	return sqe;
+}
+
+void kmbuf_prep_cmd(struct io_uring_sqe *sqe, int fd, __u32 cmd_op,
+		    __u32 uring_cmd_flags, const struct kmbuf_cmd *c)
+{
+	kmbuf_prep_uring_cmd(sqe, fd, cmd_op, uring_cmd_flags, c, sizeof(*c));
+}
+
+void kmbuf_prep_bind(struct io_uring_sqe *sqe, int fd,
+		     const struct kmbuf_bind *b)
+{
+	struct kmbuf_cmd c = { .addr = (__u64)(uintptr_t)b };
+
+	kmbuf_prep_cmd(sqe, fd, KMBUF_CMD_BIND, 0, &c);
+}
+
+void kmbuf_prep_arm(struct io_uring_sqe *sqe, int fd, __u16 stream)
+{
+	struct kmbuf_cmd c = { .stream = stream };
+
+	kmbuf_prep_cmd(sqe, fd, KMBUF_CMD_ARM, IORING_URING_CMD_MULTISHOT, &c);
+}
+
+void kmbuf_prep_return(struct io_uring_sqe *sqe, int fd, const __u32 *ids,
+		       __u32 nr)
+{
+	struct kmbuf_cmd c = { .addr = (__u64)(uintptr_t)ids, .nr = nr };
+
+	kmbuf_prep_cmd(sqe, fd, KMBUF_CMD_RETURN, 0, &c);
+}
+
+void kmbuf_prep_unbind(struct io_uring_sqe *sqe, int fd)
+{
+	struct kmbuf_cmd c = { };
+
+	kmbuf_prep_cmd(sqe, fd, KMBUF_CMD_UNBIND, 0, &c);
+}
+
+void kmbuf_prep_refill_wakeup(struct io_uring_sqe *sqe, int fd)
+{
+	kmbuf_prep_return(sqe, fd, NULL, 0);
+}
+
+/* CQE @i (free running index) of @ring's CQ ring */
+static struct io_uring_cqe *cq_entry(struct io_uring *ring, unsigned int i)
+{
+	return &ring->cq.cqes[(i & *ring->cq.kring_mask) <<
+			      io_uring_cqe_shift(ring)];
+}
+
+/*
+ * Take the first CQE with user_data @ud out of the ready ones: copy its
+ * res to *@res, move the CQEs before it one slot up and advance the head
+ * past the hole, so the others stay in order.  The entries between head
+ * and tail are userspace's until it moves the head.  0, or -ENOENT.
+ */
+static int cq_take(struct io_uring *ring, __u64 ud, int *res)
+{
+	unsigned int head = *ring->cq.khead;
+	unsigned int tail = io_uring_smp_load_acquire(ring->cq.ktail);
+	size_t sz = sizeof(struct io_uring_cqe) << io_uring_cqe_shift(ring);
+	unsigned int i;
+
+	for (i = head; i != tail; i++) {
+		if (cq_entry(ring, i)->user_data != ud)
+			continue;
+		*res = cq_entry(ring, i)->res;
+		for (; i != head; i--)
+			memcpy(cq_entry(ring, i), cq_entry(ring, i - 1), sz);
+		io_uring_cq_advance(ring, 1);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int kmbuf_cmd_sync(struct io_uring *ring, struct io_uring_sqe *sqe)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int ready;
+	int ret, res;
+
+	sqe->user_data = KMBUF_UD_SYNC;
+	ret = io_uring_submit(ring);
+	if (ret < 0)
+		return ret;
+	for (;;) {
+		if (!cq_take(ring, KMBUF_UD_SYNC, &res))
+			return res;
+		ready = io_uring_cq_ready(ring);
+		if (ready >= *ring->cq.kring_entries)
+			return -ENOSPC;
+		/* one more than the others already there */
+		ret = io_uring_wait_cqe_nr(ring, &cqe, ready + 1);
+		if (ret)
+			return ret;
+	}
+}
+
+int kmbuf_bind_sync(struct io_uring *ring, int fd, const struct kmbuf_bind *b)
+{
+	struct io_uring_sqe *sqe = kmbuf_get_sqe(ring);
+
+	if (!sqe)
+		return -EBUSY;
+	kmbuf_prep_bind(sqe, fd, b);
+	return kmbuf_cmd_sync(ring, sqe);
+}
+
+int kmbuf_return_sync(struct io_uring *ring, int fd, const __u32 *ids,
+		      __u32 nr)
+{
+	struct io_uring_sqe *sqe = kmbuf_get_sqe(ring);
+
+	if (!sqe)
+		return -EBUSY;
+	kmbuf_prep_return(sqe, fd, ids, nr);
+	return kmbuf_cmd_sync(ring, sqe);
+}
+
+int kmbuf_unbind_sync(struct io_uring *ring, int fd)
+{
+	struct io_uring_sqe *sqe = kmbuf_get_sqe(ring);
+
+	if (!sqe)
+		return -EBUSY;
+	kmbuf_prep_unbind(sqe, fd);
+	return kmbuf_cmd_sync(ring, sqe);
+}
+
+struct kmbuf_refill *kmbuf_refill_init(struct kmbuf_bind *b,
+				       void *region_addr, __u32 region_id,
+				       __u64 offset, __u32 entries)
+{
+	struct kmbuf_refill *r;
+
+	if (!entries || entries > KMBUF_MAX_RING_BUFS ||
+	    (entries & (entries - 1)) || offset % 64) {
+		errno = EINVAL;
+		return NULL;
+	}
+	r = (struct kmbuf_refill *)((char *)region_addr + offset);
+	memset(r, 0, sizeof(*r));
+	b->flags |= KMBUF_BIND_REFILL;
+	b->refill_region = region_id;
+	b->refill_entries = entries;
+	b->refill_offset = offset;
+	return r;
+}
+
+int kmbuf_reaper_init(struct kmbuf_reaper *rp, struct io_uring *ring, int fd,
+		      __u32 nr_bufs, struct kmbuf_refill *refill,
+		      __u32 refill_entries, __u64 ret_ud)
+{
+	memset(rp, 0, sizeof(*rp));
+	rp->ring = ring;
+	rp->fd = fd;
+	rp->nr_bufs = nr_bufs;
+	rp->refill = refill;
+	rp->refill_entries = refill ? refill_entries : 0;
+	rp->ret_ud = ret_ud;
+	/* userspace holds each id once at most: nr_bufs of them */
+	rp->pending = calloc(nr_bufs, sizeof(__u32));
+	rp->inflight[0] = calloc(nr_bufs, sizeof(__u32));
+	rp->inflight[1] = calloc(nr_bufs, sizeof(__u32));
+	if (!rp->pending || !rp->inflight[0] || !rp->inflight[1]) {
+		kmbuf_reaper_free(rp);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void kmbuf_reaper_free(struct kmbuf_reaper *rp)
+{
+	free(rp->pending);
+	free(rp->inflight[0]);
+	free(rp->inflight[1]);
+	rp->pending = rp->inflight[0] = rp->inflight[1] = NULL;
+}
+
+void kmbuf_reaper_put(struct kmbuf_reaper *rp, __u32 bid)
+{
+	if (rp->nr_pending < rp->nr_bufs)
+		rp->pending[rp->nr_pending++] = bid;
+	else if (!rp->error)
+		rp->error = -EOVERFLOW;	/* more than the ring has: a bug */
+}
+
+int kmbuf_reaper_flush(struct kmbuf_reaper *rp)
+{
+	struct io_uring_sqe *sqe;
+	unsigned int n, slot;
+
+	if (!rp->nr_pending)
+		return 0;
+	if (rp->refill) {
+		n = kmbuf_refill_push_many(rp->refill, rp->refill_entries,
+					   rp->pending, rp->nr_pending);
+		rp->returned += n;
+		rp->nr_pending -= n;
+		memmove(rp->pending, rp->pending + n,
+			rp->nr_pending * sizeof(__u32));
+		if (n && kmbuf_refill_need_wakeup(rp->refill)) {
+			sqe = kmbuf_get_sqe(rp->ring);
+			if (!sqe)
+				return -EBUSY;
+			kmbuf_prep_refill_wakeup(sqe, rp->fd);
+			sqe->user_data = rp->ret_ud + 2;
+			rp->wakeups++;
+		}
+		if (!rp->nr_pending)
+			return 0;
+	}
+	/* the kernel reads a RETURN's ids when it runs: one array each */
+	if (!rp->nr_inflight[0])
+		slot = 0;
+	else if (!rp->nr_inflight[1])
+		slot = 1;
+	else
+		return 0;	/* both in flight: the next flush sends it */
+	sqe = kmbuf_get_sqe(rp->ring);
+	if (!sqe)
+		return -EBUSY;
+	memcpy(rp->inflight[slot], rp->pending, rp->nr_pending * sizeof(__u32));
+	rp->nr_inflight[slot] = rp->nr_pending;
+	kmbuf_prep_return(sqe, rp->fd, rp->inflight[slot], rp->nr_pending);
+	sqe->user_data = rp->ret_ud + slot;
+	rp->returned += rp->nr_pending;
+	rp->nr_pending = 0;
+	return 0;
+}
+
+int kmbuf_reap(struct kmbuf_reaper *rp, kmbuf_reap_fn fn, void *arg,
+	       unsigned int max)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, seen = 0, n = 0;
+	struct kmbuf_cqe c;
+	int ret = 0, keep;
+
+	io_uring_for_each_cqe(rp->ring, head, cqe) {
+		__u64 slot = cqe->user_data - rp->ret_ud;
+
+		if (max && n == max)
+			break;
+		seen++;
+		if (slot == 2) {	/* a doorbell: res = buffers it freed */
+			if (cqe->res < 0 && !rp->error)
+				rp->error = cqe->res;
+			continue;
+		}
+		if (slot < 2 && rp->nr_inflight[slot]) {
+			if (cqe->res != (int)rp->nr_inflight[slot] &&
+			    !rp->error)
+				rp->error = cqe->res < 0 ? cqe->res : -EIO;
+			rp->nr_inflight[slot] = 0;
+			continue;
+		}
+		kmbuf_cqe_decode(cqe, &c);
+		n++;
+		keep = fn(arg, &c);
+		if (keep < 0) {
+			ret = keep;
+			break;
+		}
+		if (c.has_buf && !keep)
+			kmbuf_reaper_put(rp, c.bid);
+	}
+	io_uring_cq_advance(rp->ring, seen);
+	kmbuf_reaper_flush(rp);
+	return ret < 0 ? ret : (int)n;
+}
+
+struct reap_array {
+	struct kmbuf_cqe	*out;
+	unsigned int		n;
+};
+
+static int reap_to_array(void *arg, const struct kmbuf_cqe *c)
+{
+	struct reap_array *a = arg;
+
+	a->out[a->n++] = *c;
+	return 1;	/* the caller puts each buffer */
+}
+
+unsigned int kmbuf_reap_array(struct kmbuf_reaper *rp, struct kmbuf_cqe *out,
+			      unsigned int max)
+{
+	struct reap_array a = { .out = out };
+
+	if (!max)
+		return 0;
+	kmbuf_reap(rp, reap_to_array, &a, max);
+	return a.n;
 }

@@ -11,10 +11,12 @@
 #ifndef LIBKMBUF_H
 #define LIBKMBUF_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/io_uring.h>
 #include <liburing.h>
+#include <linux/kmbuf.h>
 
 #ifndef IORING_MEM_REGION_RDONLY	/* a #define, unlike the register opcode */
 #error "<linux/io_uring.h> lacks the kmbuf region uapi: build with the tree's uapi headers"
@@ -36,7 +38,7 @@ int kmbuf_io_uring_enter(int ring_fd, unsigned int to_submit,
  * commands of drivers that support them (others fail the flag with
  * EINVAL) and lets IORING_OP_ASYNC_CANCEL, IORING_REGISTER_SYNC_CANCEL and
  * linked timeouts cancel the queued commands of drivers that allow it
- * (kmbuf_chr's RECV).  See Documentation/io_uring/kmbuf.rst.
+ * (KMBUF_CMD_ARM).  See Documentation/io_uring/kmbuf.rst.
  *
  * It finds out by trying, not from an errno: on a scratch ring of its own
  * it registers a one-page read-only region with id 1 and checks the
@@ -119,5 +121,248 @@ static inline unsigned int kmbuf_cqe_bid(const struct io_uring_cqe *cqe)
 {
 	return cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 }
+
+/*
+ * An SQE of @ring, zeroed (both halves on an IORING_SETUP_SQE128 ring);
+ * if the SQ ring is full, what is queued is submitted first.  NULL if
+ * there is still none.
+ */
+struct io_uring_sqe *kmbuf_get_sqe(struct io_uring *ring);
+
+/*
+ * The common commands of <linux/kmbuf.h>, the same on every kmbuf consumer
+ * (kmbuf_chr, kmbuf_blk, kmbuf_tick, ...).  The prep helpers turn @sqe
+ * into IORING_OP_URING_CMD on @fd with a struct kmbuf_cmd in sqe->cmd and
+ * every other field 0, user_data included.  They rewrite the first 64
+ * bytes of @sqe only: on an IORING_SETUP_SQE128 ring, take the SQE from
+ * kmbuf_get_sqe() (the kernel refuses a non-zero second half).  The
+ * arrays and structures they point to are read when the command is
+ * issued: keep them until its CQE arrives.
+ */
+
+/* Is @cmd_op one of the common KMBUF_CMD_* commands? */
+static inline bool kmbuf_cmd_op_common(__u32 cmd_op)
+{
+	return _IOC_TYPE(cmd_op) == KMBUF_CMD_MAGIC;
+}
+
+/* Any KMBUF_CMD_* @cmd_op with payload @c, e.g. to test bad arguments. */
+void kmbuf_prep_cmd(struct io_uring_sqe *sqe, int fd, __u32 cmd_op,
+		    __u32 uring_cmd_flags, const struct kmbuf_cmd *c);
+
+/* KMBUF_CMD_BIND of the ring @b describes. */
+void kmbuf_prep_bind(struct io_uring_sqe *sqe, int fd,
+		     const struct kmbuf_bind *b);
+
+/*
+ * KMBUF_CMD_ARM of stream @stream, multishot: one CQE per record with
+ * IORING_CQE_F_BUFFER | bid << IORING_CQE_BUFFER_SHIFT | IORING_CQE_F_MORE,
+ * then a final CQE without F_MORE or a buffer.  Re-arm after a final
+ * -EOVERFLOW (the CQ ring was full, nothing was lost).
+ */
+void kmbuf_prep_arm(struct io_uring_sqe *sqe, int fd, __u16 stream);
+
+/* KMBUF_CMD_RETURN of the @nr buffer ids at @ids (res: @nr). */
+void kmbuf_prep_return(struct io_uring_sqe *sqe, int fd, const __u32 *ids,
+		       __u32 nr);
+
+/* KMBUF_CMD_UNBIND: armed streams end with -ECANCELED. */
+void kmbuf_prep_unbind(struct io_uring_sqe *sqe, int fd);
+
+/* user_data of the commands the synchronous helpers below submit */
+#define KMBUF_UD_SYNC	0x6b6d627566ffff00ULL
+
+/*
+ * Synchronous commands: submit everything queued on @ring, the command
+ * included (its user_data set to KMBUF_UD_SYNC), wait for the command's
+ * CQE and return its res: 0 or a count, or a negative errno.  CQEs of
+ * other requests that complete first stay in the CQ ring, in order, for
+ * the caller's own reaping: the command's CQE is taken out from among
+ * them.  Not for use while another thread reaps @ring.  -ENOSPC if the CQ
+ * ring fills up with other CQEs first: the command has run, and its CQE
+ * (user_data KMBUF_UD_SYNC) comes once the caller makes room.  -EBUSY if
+ * no SQE could be had.
+ */
+int kmbuf_cmd_sync(struct io_uring *ring, struct io_uring_sqe *sqe);
+int kmbuf_bind_sync(struct io_uring *ring, int fd,
+		    const struct kmbuf_bind *b);
+int kmbuf_return_sync(struct io_uring *ring, int fd, const __u32 *ids,
+		      __u32 nr);
+int kmbuf_unbind_sync(struct io_uring *ring, int fd);
+
+/*
+ * Refill ring (struct kmbuf_refill): returns without a system call.  Its
+ * size for @entries entries, rounded up to 64 bytes so that what follows
+ * it in the region can be a refill ring or a buffer too.
+ */
+static inline size_t kmbuf_refill_size(__u32 entries)
+{
+	size_t sz = sizeof(struct kmbuf_refill) + (size_t)entries * 4;
+
+	return (sz + 63) & ~(size_t)63;
+}
+
+/*
+ * Put a refill ring of @entries entries (a power of two, 1 to
+ * KMBUF_MAX_RING_BUFS) at byte @offset (a multiple of 64) of the writable
+ * region @region_id mapped at @region_addr: zero its header and fill in
+ * @b's refill fields and KMBUF_BIND_REFILL flag, for KMBUF_CMD_BIND.  Call
+ * it before the BIND.  Returns the ring, or NULL (errno EINVAL) for a bad
+ * @entries or @offset; the kernel checks the rest at BIND.
+ */
+struct kmbuf_refill *kmbuf_refill_init(struct kmbuf_bind *b,
+				       void *region_addr, __u32 region_id,
+				       __u64 offset, __u32 entries);
+
+/*
+ * Give back up to @nr of the buffer ids at @ids through refill ring @r of
+ * @entries entries: each is written to bids[tail & (entries - 1)], then
+ * tail is advanced once, with a release store.  Returns how many fit
+ * (tail - head never exceeds @entries); the kernel takes them when it
+ * next needs buffers.  One thread at a time per ring.
+ */
+static inline unsigned int kmbuf_refill_push_many(struct kmbuf_refill *r,
+						  __u32 entries,
+						  const __u32 *ids,
+						  unsigned int nr)
+{
+	__u32 tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	/* acquire: the kernel has read the entries it moved head past */
+	__u32 head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	unsigned int room = entries - (tail - head), i;
+
+	if (room > entries)	/* a bogus head: trust nothing */
+		room = 0;
+	if (nr > room)
+		nr = room;
+	for (i = 0; i < nr; i++)
+		r->bids[(tail + i) & (entries - 1)] = ids[i];
+	if (nr)
+		__atomic_store_n(&r->tail, tail + nr, __ATOMIC_RELEASE);
+	return nr;
+}
+
+/* Give back @bid through refill ring @r: 0, or -ENOSPC if it is full. */
+static inline int kmbuf_refill_push(struct kmbuf_refill *r, __u32 entries,
+				    __u32 bid)
+{
+	return kmbuf_refill_push_many(r, entries, &bid, 1) ? 0 : -ENOSPC;
+}
+
+/*
+ * After a push: does the kernel wait for a doorbell?  A stream that found
+ * no buffer, even in the refill ring, sets KMBUF_REFILL_NEED_WAKEUP and
+ * waits; the kernel reads the refill ring only when it runs.  A full
+ * barrier orders the push's tail store before the flag's load (the
+ * kernel orders its flag store before its last look at tail), so one
+ * side sees the other.  If true, ring the doorbell with
+ * kmbuf_prep_refill_wakeup().
+ */
+static inline bool kmbuf_refill_need_wakeup(const struct kmbuf_refill *r)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&r->flags, __ATOMIC_RELAXED) &
+	       KMBUF_REFILL_NEED_WAKEUP;
+}
+
+/*
+ * The doorbell: KMBUF_CMD_RETURN with nr 0, which reads the refill ring
+ * now and restarts the streams waiting for buffers; res = the number of
+ * buffers it gave back.
+ */
+void kmbuf_prep_refill_wakeup(struct io_uring_sqe *sqe, int fd);
+
+/* A CQE as kmbuf_reap() hands it over, decoded. */
+struct kmbuf_cqe {
+	__u64	user_data;
+	__s32	res;		/* with a buffer: bytes in it */
+	__u32	flags;		/* cqe->flags */
+	__u32	bid;		/* buffer id, if has_buf */
+	bool	has_buf;	/* IORING_CQE_F_BUFFER: the data is in bid */
+	bool	more;		/* IORING_CQE_F_MORE: the command goes on */
+};
+
+/* Decode @cqe into @c. */
+static inline void kmbuf_cqe_decode(const struct io_uring_cqe *cqe,
+				    struct kmbuf_cqe *c)
+{
+	c->user_data = cqe->user_data;
+	c->res = cqe->res;
+	c->flags = cqe->flags;
+	c->has_buf = cqe->flags & IORING_CQE_F_BUFFER;
+	c->more = cqe->flags & IORING_CQE_F_MORE;
+	c->bid = c->has_buf ? cqe->flags >> IORING_CQE_BUFFER_SHIFT : 0;
+}
+
+/*
+ * Reaper: walks the ready CQEs of a ring, hands each to the caller
+ * decoded, and gives the buffers the caller is done with back to the
+ * kernel in batches, through the refill ring if it has one (falling back
+ * to KMBUF_CMD_RETURN when that is full, ringing the doorbell when the
+ * kernel asks for it), else with KMBUF_CMD_RETURN.  Commands are only
+ * queued: the caller's next io_uring_submit*() sends them along with
+ * whatever else it submits, so a reap-submit-wait loop costs one system
+ * call per round.  Their CQEs (user_data ret_ud to ret_ud + 2) are
+ * consumed by the reaper; a failed one is kept in @error.  One reaper per
+ * bound file; it is not thread safe.
+ */
+struct kmbuf_reaper {
+	struct io_uring		*ring;
+	int			fd;
+	__u32			nr_bufs;
+	struct kmbuf_refill	*refill;
+	__u32			refill_entries;
+	__u64			ret_ud;
+	__u32			*pending;	/* ids to give back */
+	__u32			nr_pending;
+	__u32			*inflight[2];	/* ids of a queued RETURN */
+	__u32			nr_inflight[2];	/* 0: that slot is free */
+	int			error;		/* first failed RETURN, or 0 */
+	unsigned long		returned;	/* ids given back so far */
+	unsigned long		wakeups;	/* doorbells rung */
+};
+
+/*
+ * Set up @rp for the ring of @nr_bufs buffers bound to @fd on @ring, with
+ * refill ring @refill of @refill_entries entries or NULL.  0 or -ENOMEM.
+ */
+int kmbuf_reaper_init(struct kmbuf_reaper *rp, struct io_uring *ring, int fd,
+		      __u32 nr_bufs, struct kmbuf_refill *refill,
+		      __u32 refill_entries, __u64 ret_ud);
+void kmbuf_reaper_free(struct kmbuf_reaper *rp);
+
+/* Give @bid back with the next batch (a buffer kept from a callback). */
+void kmbuf_reaper_put(struct kmbuf_reaper *rp, __u32 bid);
+
+/*
+ * Send the batch: push it to the refill ring (and queue a doorbell if the
+ * kernel needs one), or queue a RETURN (unless both RETURN slots are
+ * still in flight: then it waits for the next flush).  kmbuf_reap() ends
+ * with it.  0 or -EBUSY (no SQE).
+ */
+int kmbuf_reaper_flush(struct kmbuf_reaper *rp);
+
+/*
+ * Called by kmbuf_reap() for each CQE but the reaper's own.  Return 0 to
+ * give the buffer (if @c has one) back now, 1 to keep it (give it back
+ * later with kmbuf_reaper_put()), or a negative errno to stop reaping:
+ * kmbuf_reap() then returns it, that CQE consumed.  It may queue SQEs (a
+ * re-ARM), but must not consume CQEs.
+ */
+typedef int (*kmbuf_reap_fn)(void *arg, const struct kmbuf_cqe *c);
+
+/*
+ * Hand up to @max (0: any number of) ready CQEs to @fn, then flush.
+ * Waits for nothing.  Returns how many were handed over, or @fn's error.
+ */
+int kmbuf_reap(struct kmbuf_reaper *rp, kmbuf_reap_fn fn, void *arg,
+	       unsigned int max);
+
+/*
+ * Like kmbuf_reap() into the array @out of @max entries; the caller keeps
+ * every buffer and gives each back with kmbuf_reaper_put().
+ */
+unsigned int kmbuf_reap_array(struct kmbuf_reaper *rp, struct kmbuf_cqe *out,
+			      unsigned int max);
 
 #endif /* LIBKMBUF_H */

@@ -155,8 +155,12 @@ static double run_kmbuf(int fd, unsigned int len, unsigned int qd)
 
 		/* give back what was consumed, then refill the queue */
 		if (nret) {
-			blk_queue(&ring, fd, KMBUF_BLK_RETURN, 0, nret, 0,
-				  (uintptr_t)bids, BLK_UD_SYNC);
+			struct kmbuf_cmd kc = {
+				.addr = (uintptr_t)bids, .nr = nret,
+			};
+
+			blk_queue_kcmd(&ring, fd, KMBUF_CMD_RETURN, 0, &kc,
+				       BLK_UD_SYNC);
 		}
 		for (i = inflight; i < qd; i++)
 			blk_queue(&ring, fd, KMBUF_BLK_READ, rand_off(len), len,

@@ -4,7 +4,9 @@
  * 64 KiB per record through
  *   (a) read(2) into a user buffer,
  *   (b) io_uring READ with IOSQE_BUFFER_SELECT from a user pbuf ring,
- *   (c) a kmbuf multishot RECV with batched RETURNs,
+ *   (c) a kmbuf multishot ARM with batched RETURNs,
+ *   (d) the same with the buffers given back through a refill ring
+ *       (libkmbuf's reaper; no RETURN command, no system call to return),
  * touching each record the same way (its sequence number is checked), and
  * compare with an in-kernel memcpy() of the same bytes (KMBUF_CHR_MEMCPY).
  *
@@ -175,11 +177,11 @@ static double bench_kmbuf(__u32 size, __u32 nr_bufs)
 	    kmbuf_region_create(rx.ring.ring_fd, REGION_ID,
 				(size_t)nr_bufs * size, IORING_MEM_REGION_RDONLY,
 				0, &reg) ||
-	    chr_bind(&rx, fd, REGION_ID, 0, size, nr_bufs)) {
+	    rx_bind(&rx, fd, REGION_ID, 0, size, nr_bufs)) {
 		fprintf(stderr, "kmbuf setup failed\n");
 		exit(1);
 	}
-	rx_queue_cmd(&rx, fd, KMBUF_CHR_RECV, IORING_URING_CMD_MULTISHOT,
+	rx_queue_cmd(&rx, fd, KMBUF_CMD_ARM, IORING_URING_CMD_MULTISHOT,
 		     0, 0, 0, UD_RECV);
 
 	t0 = now();
@@ -188,7 +190,7 @@ static double bench_kmbuf(__u32 size, __u32 nr_bufs)
 		struct io_uring_cqe *cqe;
 		unsigned int head, seen = 0;
 
-		/* sends the queued RETURN (or RECV) and waits for records */
+		/* sends the queued RETURN (or ARM) and waits for records */
 		io_uring_submit_and_wait(&rx.ring, 1);
 		nb = 0;
 		io_uring_for_each_cqe(&rx.ring, head, cqe) {
@@ -203,10 +205,10 @@ static double bench_kmbuf(__u32 size, __u32 nr_bufs)
 			/* the end without a record: -EOVERFLOW, CQ ring full */
 			if (!(cqe->flags & IORING_CQE_F_MORE)) {
 				if (cqe->res != -EOVERFLOW) {
-					fprintf(stderr, "RECV: %d\n", cqe->res);
+					fprintf(stderr, "ARM: %d\n", cqe->res);
 					exit(1);
 				}
-				rx_queue_cmd(&rx, fd, KMBUF_CHR_RECV,
+				rx_queue_cmd(&rx, fd, KMBUF_CMD_ARM,
 					     IORING_URING_CMD_MULTISHOT, 0, 0,
 					     0, UD_RECV);
 				continue;
@@ -217,7 +219,7 @@ static double bench_kmbuf(__u32 size, __u32 nr_bufs)
 		}
 		io_uring_cq_advance(&rx.ring, seen);
 		if (nb) {
-			rx_queue_cmd(&rx, fd, KMBUF_CHR_RETURN, 0,
+			rx_queue_cmd(&rx, fd, KMBUF_CMD_RETURN, 0,
 				     (uintptr_t)bids[batch], nb, 0, UD_RET);
 			batch ^= 1;
 			ops += nb;
@@ -225,11 +227,99 @@ static double bench_kmbuf(__u32 size, __u32 nr_bufs)
 	} while (now() < end);
 	io_uring_submit(&rx.ring);
 	kmbuf_region_unmap(&reg);
-	rx_exit(&rx);		/* cancels the RECV */
+	rx_exit(&rx);		/* cancels the ARM */
 	close(fd);
 	free(bids[0]);
 	free(bids[1]);
 	return rate(ops, t0);
+}
+
+struct refill_state {
+	struct rx	*rx;
+	int		fd;
+	__u32		size;
+	void		*bufs;
+	__u64		seq;
+	unsigned long	records;
+};
+
+/* kmbuf_reap() callback: touch the record; its buffer goes back at once */
+static int refill_cqe(void *arg, const struct kmbuf_cqe *c)
+{
+	struct refill_state *st = arg;
+
+	if (!c->more) {
+		/* the end without a record: -EOVERFLOW, CQ ring full */
+		if (c->res != -EOVERFLOW) {
+			fprintf(stderr, "ARM (refill): %d\n", c->res);
+			exit(1);
+		}
+		rx_queue_cmd(st->rx, st->fd, KMBUF_CMD_ARM,
+			     IORING_URING_CMD_MULTISHOT, 0, 0, 0, UD_RECV);
+		return 0;
+	}
+	if (!c->has_buf) {
+		bad++;
+		return 0;
+	}
+	touch((char *)st->bufs + (size_t)c->bid * st->size, c->res,
+	      st->size, &st->seq);
+	st->records++;
+	return 0;
+}
+
+static double bench_kmbuf_refill(__u32 size, __u32 nr_bufs)
+{
+	struct kmbuf_bind b = {
+		.region_id = REGION_ID, .buf_size = size, .nr_bufs = nr_bufs,
+	};
+	size_t rsize = (kmbuf_refill_size(nr_bufs) + 4095) & ~4095UL;
+	struct refill_state st = { .size = size };
+	struct kmbuf_region reg, rreg;
+	struct kmbuf_refill *refill;
+	struct kmbuf_reaper rp;
+	int fd = gen_fd(size);
+	struct rx rx;
+	double t0, end;
+
+	st.rx = &rx;
+	st.fd = fd;
+	if (rx_init(&rx, 64, 256, SETUP_FLAGS) ||
+	    kmbuf_region_create(rx.ring.ring_fd, REGION_ID,
+				(size_t)nr_bufs * size, IORING_MEM_REGION_RDONLY,
+				0, &reg) ||
+	    kmbuf_region_create(rx.ring.ring_fd, REGION_ID + 1, rsize, 0, 0,
+				&rreg)) {
+		fprintf(stderr, "kmbuf refill setup failed\n");
+		exit(1);
+	}
+	refill = kmbuf_refill_init(&b, rreg.addr, rreg.id, 0, nr_bufs);
+	if (!refill || rx_bind_desc(&rx, fd, &b) ||
+	    kmbuf_reaper_init(&rp, &rx.ring, fd, nr_bufs, refill, nr_bufs,
+			      UD_RET)) {
+		fprintf(stderr, "kmbuf refill bind failed\n");
+		exit(1);
+	}
+	st.bufs = reg.addr;
+	rx_queue_cmd(&rx, fd, KMBUF_CMD_ARM, IORING_URING_CMD_MULTISHOT,
+		     0, 0, 0, UD_RECV);
+
+	t0 = now();
+	end = t0 + secs;
+	do {
+		/* sends a queued ARM and waits for records */
+		io_uring_submit_and_wait(&rx.ring, 1);
+		if (kmbuf_reap(&rp, refill_cqe, &st, 0) < 0 || rp.error) {
+			fprintf(stderr, "refill reap: %d\n", rp.error);
+			exit(1);
+		}
+	} while (now() < end);
+	kmbuf_reaper_free(&rp);
+	kmbuf_region_unmap(&reg);
+	kmbuf_region_unmap(&rreg);
+	rx_exit(&rx);		/* cancels the ARM */
+	close(fd);
+	return rate(st.records, t0);
 }
 
 static double bench_memcpy(__u32 size)
@@ -263,7 +353,12 @@ static double bench_kmbuf_default(__u32 size)
 	return bench_kmbuf(size, NR_BUFS);
 }
 
-enum { READ, PBUF, KMBUF, MEMCPY, NR_PATHS };
+static double bench_kmbuf_refill_default(__u32 size)
+{
+	return bench_kmbuf_refill(size, NR_BUFS);
+}
+
+enum { READ, PBUF, KMBUF, REFILL, MEMCPY, NR_PATHS };
 
 /* The paths compared, each with its rounds at the current record size. */
 static struct path {
@@ -276,6 +371,7 @@ static struct path {
 	[READ]	 = { 'a', "(a) read(2)", bench_read },
 	[PBUF]	 = { 'b', "(b) io_uring READ pbuf", bench_pbuf },
 	[KMBUF]	 = { 'c', "(c) kmbuf multishot", bench_kmbuf_default },
+	[REFILL] = { 'd', "(d) kmbuf refill ring", bench_kmbuf_refill_default },
 	[MEMCPY] = { 'm', "in-kernel memcpy", bench_memcpy },
 };
 
@@ -312,7 +408,7 @@ static void usage(const char *prog)
 		"  -t  seconds per path and record size, default 2\n"
 		"  -r  interleaved rounds they are split into, default 5\n"
 		"  -s  only this record size (16 .. %u, a multiple of 8)\n"
-		"  -p  only these paths, any of \"abcm\" (m: in-kernel memcpy)\n",
+		"  -p  only these paths, any of \"abcdm\" (m: in-kernel memcpy)\n",
 		prog, KMBUF_CHR_MAX_RECORD);
 	exit(2);
 }
@@ -320,7 +416,7 @@ static void usage(const char *prog)
 int main(int argc, char **argv)
 {
 	static const __u32 def_sizes[] = { 512, 4096, 65536 };
-	const char *only = "abcm";
+	const char *only = "abcdm";
 	__u32 sizes[3], one_size = 0;
 	int rounds = 5, nr_sizes, fails = 0, opt, i, r;
 
@@ -362,7 +458,7 @@ int main(int argc, char **argv)
 	printf("%8s  %-22s %12s %10s %9s %8s\n", "record", "path", "ops/s",
 	       "MB/s", "vs read", "spread");
 	for (i = 0; i < nr_sizes; i++) {
-		double ma, mb, mc, mm;
+		double ma, mb, mc, md, mm;
 		struct path *p;
 
 		/* one round runs every path once: noise hits them alike */
@@ -379,12 +475,16 @@ int main(int argc, char **argv)
 		mb = paths[PBUF].median;
 		mc = paths[KMBUF].median;
 		mm = paths[MEMCPY].median;
+		md = paths[REFILL].median;
 		if (sizes[i] <= 4096 && ma && mb && mc) {
 			printf("%8s  target kmbuf >= 2x read(2): %s (%.2fx), ",
 			       "", mc >= 2 * ma ? "met" : "NOT met", mc / ma);
 			printf(">= 1.3x pbuf: %s (%.2fx)\n",
 			       mc >= 1.3 * mb ? "met" : "NOT met", mc / mb);
 		}
+		if (ma && mc && md)
+			printf("%8s  refill ring: %.2fx read(2), %.2fx RETURN commands\n",
+			       "", md / ma, md / mc);
 		/*
 		 * Both read(2) and kmbuf write every byte of a record once;
 		 * kmbuf saves the rest.  How much of its time is that copy?

@@ -22,7 +22,6 @@
 #include <sys/wait.h>
 
 #include "blk_util.h"
-#include <linux/kmbuf_chr.h>
 #include "../kselftest_harness.h"
 
 #define BS		4096U			/* module default */
@@ -35,6 +34,7 @@
 #define AREA		(8ULL << 20)		/* device bytes the tests use */
 #define SEED		0x1234
 #define SEGV_EXIT	77
+#define CHR_BUFSZ	(64U * 1024)		/* kmbuf_chr's largest */
 
 struct blk_ctx {
 	struct io_uring		ring;
@@ -354,25 +354,6 @@ TEST_F(blk, write_then_read)
 	kmbuf_region_unmap(&rw);
 }
 
-/* KMBUF_CHR_BIND of /dev/kmbuf_chr through @ring; its result. */
-static int chr_bind_on(struct io_uring *ring, int chr_fd, __u32 region,
-		       __u64 off, __u32 buf_size, __u32 nr_bufs)
-{
-	struct kmbuf_chr_bind b = {
-		.region_id = region, .buf_size = buf_size,
-		.offset = off, .nr_bufs = nr_bufs,
-	};
-	struct kmbuf_chr_cmd cc = { .addr = (uintptr_t)&b };
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-	__u64 want = blk_sync_ud();
-
-	if (!sqe)
-		return -EBUSY;
-	kmbuf_prep_uring_cmd(sqe, chr_fd, KMBUF_CHR_BIND, 0, &cc, sizeof(cc));
-	sqe->user_data = want;
-	return blk_sync_wait(ring, want, NULL);
-}
-
 /*
  * The bytes of a region belong to one ring at a time, whichever driver
  * built it: kmbuf_chr can't bind over this disk's ring (its generator
@@ -391,12 +372,16 @@ TEST_F(blk, ring_bytes_exclusive_across_drivers)
 	fd2 = open(BLK_DEV, O_RDONLY);
 	ASSERT_LE(0, fd2);
 
-	/* the disk's ring holds [0, spare) */
-	EXPECT_EQ(-EBUSY, chr_bind_on(&c->ring, chr_fd, RO_ID, 0, 4096, 4));
-	EXPECT_EQ(-EBUSY, chr_bind_on(&c->ring, chr_fd, RO_ID, spare - 4096,
+	/* the disk's ring holds [0, spare); BIND is the same on kmbuf_chr */
+	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID, 0, 4096, 4));
+	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID, spare - 4096,
 				      4096, 2));
-	/* the two spare buffers are free: kmbuf_chr takes them */
-	ASSERT_EQ(0, chr_bind_on(&c->ring, chr_fd, RO_ID, spare, BUFSZ, 2));
+	/*
+	 * the two spare buffers are free: kmbuf_chr takes them (as four of
+	 * its buffers: they are KMBUF_CHR_MAX_RECORD bytes at most)
+	 */
+	ASSERT_EQ(0, blk_bind(&c->ring, chr_fd, RO_ID, spare, CHR_BUFSZ,
+			      2 * BUFSZ / CHR_BUFSZ));
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, fd2, RO_ID, spare, BUFSZ, 1));
 	/* closing kmbuf_chr's file destroys its ring: the bytes are free */
 	close(chr_fd);
@@ -427,13 +412,13 @@ TEST_F(blk, verified_data_reserved_after_unbind)
 				      BUFSZ, 0, 0, &fl));
 	ASSERT_TRUE(fl & IORING_CQE_F_BUFFER);
 	bid = cqe_bid(fl);
-	ASSERT_EQ(0, blk_cmd(&c->ring, c->fd, KMBUF_BLK_UNBIND, 0, 0, 0, 0,
-			     NULL));
+	ASSERT_EQ(0, blk_unbind(&c->ring, c->fd));
 	/* every byte of the old ring stays out of reach */
-	EXPECT_EQ(-EBUSY, chr_bind_on(&c->ring, chr_fd, RO_ID,
-				      (__u64)bid * BUFSZ, BUFSZ, 1));
-	EXPECT_EQ(-EBUSY, chr_bind_on(&c->ring, chr_fd, RO_ID, 0, 4096, 1));
-	EXPECT_EQ(-EBUSY, chr_bind_on(&c->ring, chr_fd, RO_ID, spare - 4096,
+	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID,
+				      (__u64)bid * BUFSZ, CHR_BUFSZ,
+				      BUFSZ / CHR_BUFSZ));
+	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID, 0, 4096, 1));
+	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID, spare - 4096,
 				      4096, 1));
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, c->fd, RO_ID, 0, BUFSZ, NBUF));
 	EXPECT_EQ(-1, buf_check(c, fl, BUFSZ, BUFSZ, SEED));
@@ -445,9 +430,9 @@ TEST_F(blk, verified_data_reserved_after_unbind)
 	ASSERT_EQ((int)BUFSZ, blk_cmd(&c->ring, fd2, KMBUF_BLK_READ, 0, BUFSZ,
 				      0, 0, &fl));
 	ASSERT_EQ(1, blk_return(&c->ring, fd2, cqe_bid(fl)));
-	ASSERT_EQ(0, blk_cmd(&c->ring, fd2, KMBUF_BLK_UNBIND, 0, 0, 0, 0,
-			     NULL));
-	EXPECT_EQ(0, chr_bind_on(&c->ring, chr_fd, RO_ID, spare, BUFSZ, 2));
+	ASSERT_EQ(0, blk_unbind(&c->ring, fd2));
+	EXPECT_EQ(0, blk_bind(&c->ring, chr_fd, RO_ID, spare, CHR_BUFSZ,
+			      2 * BUFSZ / CHR_BUFSZ));
 	close(fd2);
 	close(chr_fd);
 }
@@ -472,14 +457,12 @@ TEST_F(blk, binding_belongs_to_its_io_uring)
 	EXPECT_EQ(-EXDEV, blk_cmd(&other, c->fd, KMBUF_BLK_READ, 0, BS, 0, 0,
 				  NULL));
 	EXPECT_EQ(-EXDEV, blk_return(&other, c->fd, bid));
-	EXPECT_EQ(-EXDEV, blk_cmd(&other, c->fd, KMBUF_BLK_UNBIND, 0, 0, 0, 0,
-				  NULL));
+	EXPECT_EQ(-EXDEV, blk_unbind(&other, c->fd));
 	EXPECT_EQ(-EBUSY, blk_bind(&other, c->fd, RO_ID, 0, BUFSZ, 1));
 	/* nothing changed for the owner */
 	EXPECT_EQ(-1, buf_check(c, fl, 0, BS, SEED));
 	EXPECT_EQ(1, blk_return(&c->ring, c->fd, bid));
-	EXPECT_EQ(0, blk_cmd(&c->ring, c->fd, KMBUF_BLK_UNBIND, 0, 0, 0, 0,
-			     NULL));
+	EXPECT_EQ(0, blk_unbind(&c->ring, c->fd));
 	io_uring_queue_exit(&other);
 }
 
@@ -489,21 +472,24 @@ TEST_F(blk, binding_belongs_to_its_io_uring)
  */
 TEST_F(blk, unused_sqe_fields)
 {
-	struct kmbuf_blk_bind b = {
+	struct kmbuf_bind b = {
 		.region_id = RO_ID, .offset = (__u64)NBUF * BUFSZ,
 		.buf_size = BUFSZ, .nr_bufs = 1,
 	};
 	__u32 bid = 0;
+	/* the common commands: payload in a struct kmbuf_cmd, sqe->addr 0 */
 	const struct {
 		__u32 op, len;
 		__u16 region_id;
-		__u64 addr;
+		bool common;
+		struct kmbuf_cmd kc;
 	} cmds[] = {
-		{ KMBUF_BLK_BIND, 0, 0, (__u64)(uintptr_t)&b },
-		{ KMBUF_BLK_READ, BS, 0, 0 },
-		{ KMBUF_BLK_WRITE, BS, RO_ID, 0 },
-		{ KMBUF_BLK_RETURN, 1, 0, (__u64)(uintptr_t)&bid },
-		{ KMBUF_BLK_UNBIND, 0, 0, 0 },
+		{ KMBUF_CMD_BIND, 0, 0, true, { .addr = (uintptr_t)&b } },
+		{ KMBUF_BLK_READ, BS, 0, false, { } },
+		{ KMBUF_BLK_WRITE, BS, RO_ID, false, { } },
+		{ KMBUF_CMD_RETURN, 0, 0, true,
+		  { .addr = (uintptr_t)&bid, .nr = 1 } },
+		{ KMBUF_CMD_UNBIND, 0, 0, true, { } },
 	};
 	struct blk_ctx *c = &self->c;
 	struct io_uring_cqe *cqe;
@@ -511,11 +497,18 @@ TEST_F(blk, unused_sqe_fields)
 	unsigned int i, field;
 
 	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
-		for (field = 0; field < 5; field++) {
-			sqe = io_uring_get_sqe(&c->ring);
+		for (field = 0; field < 6; field++) {
+			/* WRITE's sqe->addr is its source offset */
+			if (field == 5 && cmds[i].op == KMBUF_BLK_WRITE)
+				continue;
+			sqe = kmbuf_get_sqe(&c->ring);
 			ASSERT_NE(NULL, sqe);
-			blk_prep(sqe, c->fd, cmds[i].op, 0, cmds[i].len,
-				 cmds[i].region_id, cmds[i].addr);
+			if (cmds[i].common)
+				kmbuf_prep_cmd(sqe, c->fd, cmds[i].op, 0,
+					       &cmds[i].kc);
+			else
+				blk_prep(sqe, c->fd, cmds[i].op, 0,
+					 cmds[i].len, cmds[i].region_id, 0);
 			switch (field) {
 			case 0:
 				sqe->len = 1;
@@ -529,8 +522,11 @@ TEST_F(blk, unused_sqe_fields)
 			case 3:
 				sqe->file_index = 1;
 				break;
-			default:
+			case 4:
 				sqe->__pad1 = 1;
+				break;
+			default:
+				sqe->addr = 8;
 				break;
 			}
 			ASSERT_EQ(1, io_uring_submit(&c->ring));
@@ -648,8 +644,8 @@ TEST_F(blk, bad_inputs)
 {
 	struct blk_ctx *c = &self->c;
 	struct io_uring *ring = &c->ring;
-	struct kmbuf_blk_bind b = { .region_id = RO_ID, .buf_size = BUFSZ,
-				    .nr_bufs = 1 };
+	struct kmbuf_bind b = { .region_id = RO_ID, .buf_size = BUFSZ,
+				.nr_bufs = 1 };
 	struct io_uring_sqe *sqe;
 	__u64 size = 64ULL << 20;
 	__u32 bids[2] = { 0, 0 };
@@ -691,22 +687,17 @@ TEST_F(blk, bad_inputs)
 	EXPECT_EQ(-ENOTTY, blk_cmd(ring, c->fd, _IO(KMBUF_BLK_MAGIC, 99), 0, 0, 0, 0, NULL));
 	EXPECT_EQ(-ENOTTY, blk_cmd(ring, c->fd, _IO(0x42, 1), 0, 0, 0, 0, NULL));
 
-	/* RETURN */
-	EXPECT_EQ(-EINVAL, blk_cmd(ring, c->fd, KMBUF_BLK_RETURN, 0, 0, 0,
-				   (uintptr_t)bids, NULL));
-	EXPECT_EQ(-EINVAL, blk_cmd(ring, c->fd, KMBUF_BLK_RETURN, 0,
-				   KMBUF_BLK_MAX_RETURN + 1, 0,
-				   (uintptr_t)bids, NULL));
+	/* RETURN: nr from 1 to the ring's buffer count (was 256 at most) */
+	EXPECT_EQ(-EINVAL, blk_return_n(ring, c->fd, bids, 0));
+	EXPECT_EQ(-EINVAL, blk_return_n(ring, c->fd, bids, NBUF + 1));
 	EXPECT_EQ(-EALREADY, blk_return(ring, c->fd, 0));
 	EXPECT_EQ(-EINVAL, blk_return(ring, c->fd, NBUF));
-	EXPECT_EQ(-EFAULT, blk_cmd(ring, c->fd, KMBUF_BLK_RETURN, 0, 1, 0, 8,
-				   NULL));
+	EXPECT_EQ(-EFAULT, blk_return_n(ring, c->fd, (__u32 *)8, 1));
 	res = blk_cmd(ring, c->fd, KMBUF_BLK_READ, 0, BS, 0, 0, &fl);
 	ASSERT_EQ((int)BS, res);
 	bids[0] = cqe_bid(fl);
 	bids[1] = bids[0];
-	EXPECT_EQ(-EALREADY, blk_cmd(ring, c->fd, KMBUF_BLK_RETURN, 0, 2, 0,
-				     (uintptr_t)bids, NULL));
+	EXPECT_EQ(-EALREADY, blk_return_n(ring, c->fd, bids, 2));
 	EXPECT_EQ(1, blk_return(ring, c->fd, bids[0]));
 	EXPECT_EQ(-EALREADY, blk_return(ring, c->fd, bids[0]));
 
@@ -716,7 +707,7 @@ TEST_F(blk, bad_inputs)
 	ASSERT_LE(0, fd2);
 	EXPECT_EQ(-ENXIO, blk_cmd(ring, fd2, KMBUF_BLK_READ, 0, BS, 0, 0, NULL));
 	EXPECT_EQ(-ENXIO, blk_return(ring, fd2, 0));
-	EXPECT_EQ(-ENXIO, blk_cmd(ring, fd2, KMBUF_BLK_UNBIND, 0, 0, 0, 0, NULL));
+	EXPECT_EQ(-ENXIO, blk_unbind(ring, fd2));
 	EXPECT_EQ(-ENOENT, blk_bind(ring, fd2, 5, 0, BUFSZ, 1));
 	EXPECT_EQ(-EINVAL, blk_bind(ring, fd2, 1000, 0, BUFSZ, 1));
 	EXPECT_EQ(-EINVAL, blk_bind(ring, fd2, RO_ID, 0, 100, 1));
@@ -725,21 +716,25 @@ TEST_F(blk, bad_inputs)
 	EXPECT_EQ(-EINVAL, blk_bind(ring, fd2, RO_ID, 0, BUFSZ, 0));
 	EXPECT_EQ(-EINVAL, blk_bind(ring, fd2, RO_ID, 0,
 				    KMBUF_BLK_MAX_IO + 64, 1));
-	b.flags = 1;
-	EXPECT_EQ(-EINVAL, blk_cmd(ring, fd2, KMBUF_BLK_BIND, 0, 0, 0,
-				   (uintptr_t)&b, NULL));
+	b.flags = 1U << 31;
+	EXPECT_EQ(-EINVAL, blk_bind_desc(ring, fd2, &b));
 	b.flags = 0;
-	b.resv[1] = 1;
-	EXPECT_EQ(-EINVAL, blk_cmd(ring, fd2, KMBUF_BLK_BIND, 0, 0, 0,
-				   (uintptr_t)&b, NULL));
-	EXPECT_EQ(-EFAULT, blk_cmd(ring, fd2, KMBUF_BLK_BIND, 0, 0, 0, 8,
-				   NULL));
+	b.resv = 1;
+	EXPECT_EQ(-EINVAL, blk_bind_desc(ring, fd2, &b));
+	EXPECT_EQ(-EFAULT, blk_bind_desc(ring, fd2, (struct kmbuf_bind *)8));
 	/* a second file may bind a ring on other bytes of the region only */
 	EXPECT_EQ(-EBUSY, blk_bind(ring, fd2, RO_ID, BUFSZ * (NBUF - 1),
 				   BUFSZ, 2));
 	EXPECT_EQ(0, blk_bind(ring, fd2, RO_ID, BUFSZ * NBUF, BUFSZ, 2));
-	EXPECT_EQ(0, blk_cmd(ring, fd2, KMBUF_BLK_UNBIND, 0, 0, 0, 0, NULL));
-	EXPECT_EQ(-EINVAL, blk_cmd(ring, fd2, KMBUF_BLK_UNBIND, 0, 0, 0, 8, NULL));
+	EXPECT_EQ(0, blk_unbind(ring, fd2));
+	/* UNBIND's payload must be 0 (and sqe->addr, unused_sqe_fields) */
+	EXPECT_EQ(-EINVAL, blk_kcmd(ring, fd2, KMBUF_CMD_UNBIND,
+				    &(struct kmbuf_cmd){ .addr = 8 }));
+	/* ARM: the disk's files have no streams (nor multishot commands) */
+	ASSERT_EQ(0, blk_queue_kcmd(ring, c->fd, KMBUF_CMD_ARM,
+				    IORING_URING_CMD_MULTISHOT,
+				    &(struct kmbuf_cmd){ }, 200));
+	EXPECT_EQ(-EINVAL, blk_sync_wait(ring, 200, NULL));
 	/* WRITE */
 	EXPECT_EQ(-EBADF, blk_cmd(ring, fd2, KMBUF_BLK_WRITE, 0, BS, RO_ID, 0, NULL));
 	close(fd2);
@@ -859,8 +854,8 @@ TEST_F(blk, teardown_unbind)
 	unsigned int i, ok = 0;
 
 	ASSERT_EQ(0, submit_slow(c, 8));
-	ASSERT_EQ(0, blk_queue(&c->ring, c->fd, KMBUF_BLK_UNBIND, 0, 0, 0, 0,
-			       100));
+	ASSERT_EQ(0, blk_queue_kcmd(&c->ring, c->fd, KMBUF_CMD_UNBIND, 0,
+				    &(struct kmbuf_cmd){ }, 100));
 	ASSERT_EQ(1, io_uring_submit(&c->ring));
 	for (i = 0; i < 9; i++) {
 		__u64 ud;

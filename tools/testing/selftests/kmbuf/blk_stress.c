@@ -240,8 +240,7 @@ static void w_fork(struct worker *w)
 			bad |= 4;
 		if (blk_return(&other, w->fd, 0) != -EXDEV)
 			bad |= 8;
-		if (blk_cmd(&other, w->fd, KMBUF_BLK_UNBIND, 0, 0, 0, 0,
-			    NULL) != -EXDEV)
+		if (blk_unbind(&other, w->fd) != -EXDEV)
 			bad |= 16;
 		if (blk_bind(&other, w->fd, RO_ID, 0, BS, 1) != -EBUSY)
 			bad |= 32;
@@ -259,7 +258,7 @@ static void w_rebind(struct worker *w)
 
 	count(OP_REBIND);
 	w_return_all(w);
-	ret = blk_cmd(&w->ring, w->fd, KMBUF_BLK_UNBIND, 0, 0, 0, 0, NULL);
+	ret = blk_unbind(&w->ring, w->fd);
 	if (ret)
 		violation("UNBIND: %lld (%llu)", ret, 0);
 	w->bind_off = (__u64)(rand() % 4) * NBUF * BS;

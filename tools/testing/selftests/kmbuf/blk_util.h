@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers shared by the kmbuf_blk selftest, benchmark and sample: the
- * reference pattern, CRC32C, and kmbuf_blk uring_cmd submission.
+ * Helpers shared by the kmbuf_blk selftests and benchmark: the reference
+ * pattern, CRC32C, kmbuf_blk uring_cmd submission and the common kmbuf
+ * commands (<linux/kmbuf.h>) on its files.
  */
 #ifndef KMBUF_BLK_UTIL_H
 #define KMBUF_BLK_UTIL_H
@@ -101,14 +102,10 @@ static inline int blk_queue(struct io_uring *ring, int fd, __u32 op,
 			    __u64 offset, __u32 len, __u16 region_id,
 			    __u64 addr, __u64 ud)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_sqe *sqe = kmbuf_get_sqe(ring);
 
-	if (!sqe) {
-		io_uring_submit(ring);
-		sqe = io_uring_get_sqe(ring);
-		if (!sqe)
-			return -EBUSY;
-	}
+	if (!sqe)
+		return -EBUSY;
 	blk_prep(sqe, fd, op, offset, len, region_id, addr);
 	sqe->user_data = ud;
 	return 0;
@@ -230,22 +227,67 @@ static inline int blk_cmd(struct io_uring *ring, int fd, __u32 op,
 	return blk_sync_wait(ring, want, flags);
 }
 
+/* Queue common command @op (<linux/kmbuf.h>) with payload @c. */
+static inline int blk_queue_kcmd(struct io_uring *ring, int fd, __u32 op,
+				 __u32 uring_cmd_flags,
+				 const struct kmbuf_cmd *c, __u64 ud)
+{
+	struct io_uring_sqe *sqe = kmbuf_get_sqe(ring);
+
+	if (!sqe)
+		return -EBUSY;
+	kmbuf_prep_cmd(sqe, fd, op, uring_cmd_flags, c);
+	sqe->user_data = ud;
+	return 0;
+}
+
+/* Run common command @op with payload @c; see blk_sync_wait(). */
+static inline int blk_kcmd(struct io_uring *ring, int fd, __u32 op,
+			   const struct kmbuf_cmd *c)
+{
+	__u64 want = blk_sync_ud();
+	int ret = blk_queue_kcmd(ring, fd, op, 0, c, want);
+
+	return ret ? ret : blk_sync_wait(ring, want, NULL);
+}
+
+static inline int blk_bind_desc(struct io_uring *ring, int fd,
+				const struct kmbuf_bind *b)
+{
+	struct kmbuf_cmd c = { .addr = (__u64)(uintptr_t)b };
+
+	return blk_kcmd(ring, fd, KMBUF_CMD_BIND, &c);
+}
+
 static inline int blk_bind(struct io_uring *ring, int fd, __u32 region_id,
 			   __u64 offset, __u32 buf_size, __u32 nr_bufs)
 {
-	struct kmbuf_blk_bind b = {
+	struct kmbuf_bind b = {
 		.region_id = region_id, .offset = offset,
 		.buf_size = buf_size, .nr_bufs = nr_bufs,
 	};
 
-	return blk_cmd(ring, fd, KMBUF_BLK_BIND, 0, 0, 0,
-		       (__u64)(uintptr_t)&b, NULL);
+	return blk_bind_desc(ring, fd, &b);
+}
+
+static inline int blk_return_n(struct io_uring *ring, int fd,
+			       const __u32 *bids, __u32 nr)
+{
+	struct kmbuf_cmd c = { .addr = (__u64)(uintptr_t)bids, .nr = nr };
+
+	return blk_kcmd(ring, fd, KMBUF_CMD_RETURN, &c);
 }
 
 static inline int blk_return(struct io_uring *ring, int fd, __u32 bid)
 {
-	return blk_cmd(ring, fd, KMBUF_BLK_RETURN, 0, 1, 0,
-		       (__u64)(uintptr_t)&bid, NULL);
+	return blk_return_n(ring, fd, &bid, 1);
+}
+
+static inline int blk_unbind(struct io_uring *ring, int fd)
+{
+	struct kmbuf_cmd c = { };
+
+	return blk_kcmd(ring, fd, KMBUF_CMD_UNBIND, &c);
 }
 
 /* Write @val to debugfs file @name of kmbufblk0; 0 or -errno. */

@@ -97,7 +97,7 @@ FIXTURE_TEARDOWN(queue)
 }
 
 /*
- * The child as nobody: read(2) and RECV see only nobody's records.  Exit
+ * The child as nobody: read(2) and ARM see only nobody's records.  Exit
  * code 0 or the step that failed.
  */
 static int nobody_reader(int to_child, int to_parent)
@@ -121,14 +121,14 @@ static int nobody_reader(int to_child, int to_parent)
 	if (read_rec(fd) != -EAGAIN)	/* root's record is not ours */
 		return 14;
 
-	/* a RECV as nobody gets nobody's records only */
+	/* an ARM as nobody gets nobody's records only */
 	if (rx_init(&rx, 8, 64, 0) ||
 	    kmbuf_region_create(rx.ring.ring_fd, REGION_ID, 65536, 0, 0, &reg) ||
-	    chr_bind(&rx, fd, REGION_ID, 0, 4096, 4) ||
-	    chr_recv(&rx, fd, UD_RECV))
+	    rx_bind(&rx, fd, REGION_ID, 0, 4096, 4) ||
+	    rx_arm(&rx, fd, UD_RECV))
 		return 15;
 	post(to_parent);
-	await(to_child);		/* root's RECV got record 1 */
+	await(to_child);		/* root's ARM got record 1 */
 	if (write_rec(fd, 1002, 50) != 50)
 		return 16;
 	if (rx_next(&rx, &c) || c.ud != UD_RECV || c.res != 50 ||
@@ -146,7 +146,7 @@ static int nobody_reader(int to_child, int to_parent)
 }
 
 /*
- * Records never cross from one user to another: root's reads and RECV
+ * Records never cross from one user to another: root's reads and ARM
  * don't see nobody's records and nobody's don't see root's; each still
  * gets its own, in order.  Before, one queue served the whole device.
  */
@@ -167,13 +167,13 @@ TEST_F(queue, users_isolated)
 	ASSERT_EQ(30, write_rec(self->fd, 1, 30));
 	post(self->to_child[1]);
 
-	/* root's RECV, armed while nobody writes */
+	/* root's ARM, armed while nobody writes */
 	ASSERT_EQ(0, rx_init(&rx, 8, 64, 0));
 	ASSERT_EQ(0, kmbuf_region_create(rx.ring.ring_fd, REGION_ID, 65536, 0,
 					 0, &reg));
-	ASSERT_EQ(0, chr_bind(&rx, self->fd, REGION_ID, 0, 4096, 4));
-	await(self->to_parent[0]);	/* nobody's RECV is armed */
-	ASSERT_EQ(0, chr_recv(&rx, self->fd, UD_RECV));
+	ASSERT_EQ(0, rx_bind(&rx, self->fd, REGION_ID, 0, 4096, 4));
+	await(self->to_parent[0]);	/* nobody's ARM is armed */
+	ASSERT_EQ(0, rx_arm(&rx, self->fd, UD_RECV));
 	/* record 1 is still root's, the first and only one */
 	ASSERT_EQ(0, rx_next(&rx, &c));
 	EXPECT_EQ(30, c.res);
@@ -181,13 +181,13 @@ TEST_F(queue, users_isolated)
 			       4096 * (c.flags >> 16), c.res));
 	post(self->to_child[1]);
 	EXPECT_EQ(0, child_status(pid));
-	/* nobody wrote 1002 meanwhile: root's RECV did not get it */
+	/* nobody wrote 1002 meanwhile: root's ARM did not get it */
 	ASSERT_EQ(40, write_rec(self->fd, 2, 40));
 	ASSERT_EQ(0, rx_next(&rx, &c));
 	EXPECT_EQ(40, c.res);
 	EXPECT_EQ(2, check_rec((unsigned char *)reg.addr +
 			       4096 * (c.flags >> 16), c.res));
-	EXPECT_EQ(0, chr_unbind(&rx, self->fd));
+	EXPECT_EQ(0, rx_unbind(&rx, self->fd));
 	kmbuf_region_unmap(&reg);
 	rx_exit(&rx);
 }

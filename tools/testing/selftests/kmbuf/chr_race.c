@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * STRESS: a KMBUF_CHR_RECV issued from io-wq (IOSQE_ASYNC) racing with
- * KMBUF_CHR_UNBIND, then the ring's exit.
+ * STRESS: a KMBUF_CMD_ARM issued from io-wq (IOSQE_ASYNC) racing with
+ * KMBUF_CMD_UNBIND, then the ring's exit.
  *
- * The RECV used to be published to the file before it was marked
+ * The ARM used to be published to the file before it was marked
  * cancelable.  An UNBIND in between queued the task work that completes
  * it; if that ran first (the submitter takes uring_lock for it while the
  * io-wq worker waits for uring_lock to link the request), a completed
@@ -11,7 +11,7 @@
  * use-after-free when the ring exits (KASAN: io_uring_cmd_done_cflags from
  * io_handle_tw_list, or io_uring_try_cancel_uring_cmd at exit).
  *
- * Each round binds the file, submits RECV(IOSQE_ASYNC) with UNBIND and a
+ * Each round binds the file, submits ARM(IOSQE_ASYNC) with UNBIND and a
  * batch of NOPs that keep uring_lock busy in varying order, and checks
  * that each command completes exactly once with an allowed result; every
  * few rounds the ring exits.  Variants: a plain ring, DEFER_TASKRUN, and
@@ -76,30 +76,27 @@ static void queue_nops(struct rx *rx, unsigned int n)
 	}
 }
 
-static void queue_recv_async(struct rx *rx, int fd)
+static void queue_arm_async(struct rx *rx, int fd)
 {
-	struct kmbuf_chr_cmd c = { };
 	struct io_uring_sqe *sqe = rx_sqe(rx);
 
-	kmbuf_prep_uring_cmd(sqe, fd, KMBUF_CHR_RECV,
-			     IORING_URING_CMD_MULTISHOT, &c, sizeof(c));
+	kmbuf_prep_arm(sqe, fd, 0);
 	sqe->flags |= IOSQE_ASYNC;
 	sqe->user_data = UD_RECV;
 }
 
 static void queue_unbind(struct rx *rx, int fd)
 {
-	struct kmbuf_chr_cmd c = { };
 	struct io_uring_sqe *sqe = rx_sqe(rx);
 
-	kmbuf_prep_uring_cmd(sqe, fd, KMBUF_CHR_UNBIND, 0, &c, sizeof(c));
+	kmbuf_prep_unbind(sqe, fd);
 	sqe->user_data = UD_UNBIND;
 }
 
 /*
- * Reap the CQEs of one round: @nops NOPs, one UNBIND (0) and the RECV's
+ * Reap the CQEs of one round: @nops NOPs, one UNBIND (0) and the ARM's
  * single final CQE: -ENXIO if the UNBIND got there first, else -ECANCELED.
- * The queue is empty, so the RECV never delivers.  NULL or what was wrong.
+ * The queue is empty, so the ARM never delivers.  NULL or what was wrong.
  */
 static const char *reap_round(struct rx *rx, unsigned int nops)
 {
@@ -120,9 +117,9 @@ static const char *reap_round(struct rx *rx, unsigned int nops)
 			break;
 		case UD_RECV:
 			if (c.flags)
-				return "RECV CQE with flags";
+				return "ARM CQE with flags";
 			if (c.res != -ECANCELED && c.res != -ENXIO)
-				return "RECV ended with an unexpected result";
+				return "ARM ended with an unexpected result";
 			got_recv++;
 			break;
 		default:
@@ -185,13 +182,13 @@ FIXTURE_TEARDOWN(race)
 		close(self->r.fd);
 }
 
-/* One round in one submission: RECV(async), UNBIND, NOPs, in some order. */
+/* One round in one submission: ARM(async), UNBIND, NOPs, in some order. */
 static const char *round_one_thread(struct race *r, unsigned int i)
 {
 	unsigned int nops = i % MAX_NOPS;
 	bool unbind_first = i & 1;
 
-	queue_recv_async(&r->rx, r->fd);
+	queue_arm_async(&r->rx, r->fd);
 	if (unbind_first)
 		queue_unbind(&r->rx, r->fd);
 	queue_nops(&r->rx, nops);
@@ -225,7 +222,7 @@ static const char *round_two_threads(struct race *r, unsigned int i)
 
 	pthread_barrier_wait(&r->go);
 	pthread_mutex_lock(&r->sq_lock);
-	queue_recv_async(&r->rx, r->fd);
+	queue_arm_async(&r->rx, r->fd);
 	queue_nops(&r->rx, nops);
 	if (io_uring_submit(&r->rx.ring) < 0) {
 		pthread_mutex_unlock(&r->sq_lock);
@@ -253,15 +250,15 @@ TEST_F_TIMEOUT(race, async_recv_vs_unbind, 600)
 			live = true;
 		}
 		pthread_mutex_lock(&r->sq_lock);
-		if (chr_bind(&r->rx, r->fd, REGION_ID, 0, 4096, 4))
+		if (rx_bind(&r->rx, r->fd, REGION_ID, 0, 4096, 4))
 			err = "BIND failed";
 		pthread_mutex_unlock(&r->sq_lock);
 		if (!err && variant->unbind_thread)
 			err = round_two_threads(r, i);
 		else if (!err)
 			err = round_one_thread(r, i);
-		if (!err && fdinfo_val(r->fd, "kmbuf_chr_recv") != 0)
-			err = "RECV still pending after its final CQE";
+		if (!err && fdinfo_val(r->fd, FDI_ARMED) != 0)
+			err = "ARM still pending after its final CQE";
 		if (!err && fdinfo_val(r->fd, "kmbuf_bufs") != -1)
 			err = "still bound after UNBIND";
 		/* the ring's exit walks its cancelable list */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the kmbuf_chr selftests and benchmark: open the
- * device, run its uring_cmd commands, and reap CQEs while keeping the
- * multishot ones apart from synchronous command results.
+ * device, run the common kmbuf commands (<linux/kmbuf.h>, on any
+ * consumer's file), and reap CQEs while keeping the multishot ones apart
+ * from synchronous command results.
  */
 #ifndef KMBUF_CHR_UTIL_H
 #define KMBUF_CHR_UTIL_H
@@ -25,6 +26,11 @@
 /* user_data of synchronous commands: top bit set, a sequence number */
 #define UD_SYNC		(1ULL << 63)
 #define RX_LOG		(1U << 16)
+
+/* fdinfo keys: kmbuf_chr's armed streams, the core's kept records */
+#define FDI_ARMED	"kmbuf_armed"
+#define FDI_PENDING	"kmbuf_pending"
+#define FDI_REFILL_BAD	"kmbuf_refill_bad"
 
 struct rx_cqe {
 	__u64	ud;
@@ -69,30 +75,34 @@ static inline void rx_exit(struct rx *rx)
 	rx->log = NULL;
 }
 
+/* A zeroed SQE (both halves on an SQE128 ring), or NULL. */
 static inline struct io_uring_sqe *rx_sqe(struct rx *rx)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&rx->ring);
-
-	if (!sqe) {
-		io_uring_submit(&rx->ring);
-		sqe = io_uring_get_sqe(&rx->ring);
-	}
-	return sqe;
+	return kmbuf_get_sqe(&rx->ring);
 }
 
-/* Queue (not submit) a kmbuf_chr command. */
-static inline int rx_queue_cmd(struct rx *rx, int fd, __u32 op,
-			       __u32 uring_cmd_flags, __u64 addr, __u32 nr,
-			       __u32 flags, __u64 ud)
+/* Queue (not submit) command @op with the struct kmbuf_cmd payload @c. */
+static inline int rx_queue_kcmd(struct rx *rx, int fd, __u32 op,
+				__u32 uring_cmd_flags,
+				const struct kmbuf_cmd *c, __u64 ud)
 {
-	struct kmbuf_chr_cmd c = { .addr = addr, .nr = nr, .flags = flags };
 	struct io_uring_sqe *sqe = rx_sqe(rx);
 
 	if (!sqe)
 		return -EBUSY;
-	kmbuf_prep_uring_cmd(sqe, fd, op, uring_cmd_flags, &c, sizeof(c));
+	kmbuf_prep_cmd(sqe, fd, op, uring_cmd_flags, c);
 	sqe->user_data = ud;
 	return 0;
+}
+
+/* Queue (not submit) command @op with payload addr, nr, flags (stream 0). */
+static inline int rx_queue_cmd(struct rx *rx, int fd, __u32 op,
+			       __u32 uring_cmd_flags, __u64 addr, __u32 nr,
+			       __u16 flags, __u64 ud)
+{
+	struct kmbuf_cmd c = { .addr = addr, .nr = nr, .flags = flags };
+
+	return rx_queue_kcmd(rx, fd, op, uring_cmd_flags, &c, ud);
 }
 
 /* Wait up to rx->timeout_s for one CQE from the ring itself. */
@@ -140,69 +150,114 @@ static inline int rx_peek(struct rx *rx, struct rx_cqe *out)
 	return 0;
 }
 
-/*
- * Run a command and return its result, keeping other CQEs for rx_next().
- * A timeout returns -ETIME, which no command returns itself.
- */
-static inline int rx_cmd_flags(struct rx *rx, int fd, __u32 op,
-			       __u32 uring_cmd_flags, __u64 addr, __u32 nr,
-			       __u32 flags)
+/* A user_data for one synchronous command, see rx_wait(). */
+static inline __u64 rx_sync_ud(struct rx *rx)
 {
-	__u64 ud = UD_SYNC | ++rx->sync_seq;
-	struct rx_cqe c;
+	return UD_SYNC | ++rx->sync_seq;
+}
+
+/*
+ * Submit what is queued and wait for the CQE with user_data @ud, keeping
+ * other CQEs for rx_next().  0 or -ETIME.
+ */
+static inline int rx_wait_cqe(struct rx *rx, __u64 ud, struct rx_cqe *out)
+{
 	int ret;
 
-	ret = rx_queue_cmd(rx, fd, op, uring_cmd_flags, addr, nr, flags, ud);
-	if (ret)
-		return ret;
 	io_uring_submit(&rx->ring);
 	for (;;) {
-		ret = rx_reap(rx, &c);
+		ret = rx_reap(rx, out);
 		if (ret)
 			return ret;
-		if (c.ud == ud)
-			return c.res;
-		rx->log[rx->tail++ % RX_LOG] = c;
+		if (out->ud == ud)
+			return 0;
+		rx->log[rx->tail++ % RX_LOG] = *out;
 	}
 }
 
+/*
+ * Like rx_wait_cqe(), returning the CQE's res.  A timeout returns -ETIME,
+ * which no command returns itself.
+ */
+static inline int rx_wait(struct rx *rx, __u64 ud)
+{
+	struct rx_cqe c;
+	int ret = rx_wait_cqe(rx, ud, &c);
+
+	return ret ? ret : c.res;
+}
+
+/* Run common command @op with payload @c; its result (see rx_wait()). */
+static inline int rx_kcmd(struct rx *rx, int fd, __u32 op,
+			  __u32 uring_cmd_flags, const struct kmbuf_cmd *c)
+{
+	__u64 ud = rx_sync_ud(rx);
+	int ret = rx_queue_kcmd(rx, fd, op, uring_cmd_flags, c, ud);
+
+	return ret ? ret : rx_wait(rx, ud);
+}
+
+static inline int rx_cmd_flags(struct rx *rx, int fd, __u32 op,
+			       __u32 uring_cmd_flags, __u64 addr, __u32 nr,
+			       __u16 flags)
+{
+	struct kmbuf_cmd c = { .addr = addr, .nr = nr, .flags = flags };
+
+	return rx_kcmd(rx, fd, op, uring_cmd_flags, &c);
+}
+
 static inline int rx_cmd(struct rx *rx, int fd, __u32 op, __u64 addr,
-			 __u32 nr, __u32 flags)
+			 __u32 nr, __u16 flags)
 {
 	return rx_cmd_flags(rx, fd, op, 0, addr, nr, flags);
 }
 
-static inline int chr_bind(struct rx *rx, int fd, __u32 region, __u64 off,
-			   __u32 buf_size, __u32 nr_bufs)
+/* KMBUF_CMD_BIND of @b, on any kmbuf consumer's @fd. */
+static inline int rx_bind_desc(struct rx *rx, int fd,
+			       const struct kmbuf_bind *b)
 {
-	struct kmbuf_chr_bind b = {
+	return rx_cmd(rx, fd, KMBUF_CMD_BIND, (uintptr_t)b, 0, 0);
+}
+
+static inline int rx_bind(struct rx *rx, int fd, __u32 region, __u64 off,
+			  __u32 buf_size, __u32 nr_bufs)
+{
+	struct kmbuf_bind b = {
 		.region_id = region, .buf_size = buf_size,
 		.offset = off, .nr_bufs = nr_bufs,
 	};
 
-	return rx_cmd(rx, fd, KMBUF_CHR_BIND, (uintptr_t)&b, 0, 0);
+	return rx_bind_desc(rx, fd, &b);
 }
 
-static inline int chr_unbind(struct rx *rx, int fd)
+static inline int rx_unbind(struct rx *rx, int fd)
 {
-	return rx_cmd(rx, fd, KMBUF_CHR_UNBIND, 0, 0, 0);
+	return rx_cmd(rx, fd, KMBUF_CMD_UNBIND, 0, 0, 0);
 }
 
-static inline int chr_return(struct rx *rx, int fd, const __u32 *bids,
-			     __u32 nr)
+static inline int rx_return(struct rx *rx, int fd, const __u32 *bids,
+			    __u32 nr)
 {
-	return rx_cmd(rx, fd, KMBUF_CHR_RETURN, (uintptr_t)bids, nr, 0);
+	return rx_cmd(rx, fd, KMBUF_CMD_RETURN, (uintptr_t)bids, nr, 0);
 }
 
-/* Arm a multishot RECV whose CQEs carry @ud; submitted at once. */
-static inline int chr_recv(struct rx *rx, int fd, __u64 ud)
+/* Arm stream @stream multishot with CQEs carrying @ud; submitted at once. */
+static inline int rx_arm_stream(struct rx *rx, int fd, __u16 stream,
+				__u64 ud)
 {
-	int ret = rx_queue_cmd(rx, fd, KMBUF_CHR_RECV,
-			       IORING_URING_CMD_MULTISHOT, 0, 0, 0, ud);
+	struct io_uring_sqe *sqe = rx_sqe(rx);
 
-	if (ret)
-		return ret;
+	if (!sqe)
+		return -EBUSY;
+	kmbuf_prep_arm(sqe, fd, stream);
+	sqe->user_data = ud;
 	return io_uring_submit(&rx->ring) < 0 ? -EIO : 0;
+}
+
+/* Arm kmbuf_chr's one stream. */
+static inline int rx_arm(struct rx *rx, int fd, __u64 ud)
+{
+	return rx_arm_stream(rx, fd, 0, ud);
 }
 
 static inline int chr_set_mode(int fd, __u32 mode, __u32 rec_size,

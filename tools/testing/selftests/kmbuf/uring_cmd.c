@@ -10,7 +10,7 @@
  *   open for writing (EBADF otherwise);
  * - IORING_OP_ASYNC_CANCEL (by user_data, FD, FD_FIXED, ANY, ALL),
  *   IORING_REGISTER_SYNC_CANCEL and linked timeouts cancel a queued
- *   multishot KMBUF_CHR_RECV;
+ *   multishot KMBUF_CMD_ARM;
  * - kmbuf_region_probe() detects the kmbuf uapi by trying it.
  */
 #define _GNU_SOURCE
@@ -62,7 +62,7 @@ FIXTURE_SETUP(chr)
 	ret = kmbuf_region_create(self->rx.ring.ring_fd, REGION_ID,
 				  REGION_SIZE, 0, 0, &self->reg);
 	ASSERT_EQ(0, ret);
-	ASSERT_EQ(0, chr_bind(&self->rx, self->fd, REGION_ID, 0, CHR_BUF,
+	ASSERT_EQ(0, rx_bind(&self->rx, self->fd, REGION_ID, 0, CHR_BUF,
 			      CHR_NBUF));
 }
 
@@ -136,7 +136,7 @@ static int async_cancel(struct rx *rx, struct stash *st, __u64 ud, int fd,
 }
 
 /*
- * The res of the terminating CQE of RECV @ud, -EPROTO if it has
+ * The res of the terminating CQE of ARM @ud, -EPROTO if it has
  * IORING_CQE_F_MORE or a buffer.
  */
 static int recv_end(struct rx *rx, struct stash *st, __u64 ud)
@@ -165,14 +165,12 @@ static int queue_record(int fd)
  */
 TEST_F(chr, mshot_skip_success_refused)
 {
-	struct kmbuf_chr_cmd cmd = { };
 	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
 	struct rx_cqe c;
 
 	sqe = rx_sqe(&self->rx);
-	kmbuf_prep_uring_cmd(sqe, self->fd, KMBUF_CHR_RECV,
-			     IORING_URING_CMD_MULTISHOT, &cmd, sizeof(cmd));
+	kmbuf_prep_arm(sqe, self->fd, 0);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	sqe->user_data = UD_RECV;
 	ASSERT_EQ(1, io_uring_submit(&self->rx.ring));
@@ -182,8 +180,8 @@ TEST_F(chr, mshot_skip_success_refused)
 	EXPECT_EQ(0, cqe->flags & IORING_CQE_F_MORE);
 	io_uring_cqe_seen(&self->rx.ring, cqe);
 
-	/* no RECV is pending: a new one is accepted and delivers */
-	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV2));
+	/* no ARM is pending: a new one is accepted and delivers */
+	ASSERT_EQ(0, rx_arm(&self->rx, self->fd, UD_RECV2));
 	ASSERT_EQ(0, queue_record(self->fd));
 	ASSERT_EQ(0, wait_ud(&self->rx, &self->stash, UD_RECV2, &c));
 	EXPECT_EQ(64, c.res);
@@ -194,13 +192,13 @@ TEST_F(chr, mshot_skip_success_refused)
 	EXPECT_TRUE(no_cqes(&self->rx, &self->stash));
 }
 
-/* ASYNC_CANCEL by user_data ends the RECV; a miss is -ENOENT. */
+/* ASYNC_CANCEL by user_data ends the ARM; a miss is -ENOENT. */
 TEST_F(chr, async_cancel_user_data)
 {
 	struct rx_cqe c;
 
-	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
-	/* matches nothing: -ENOENT, and the RECV still delivers */
+	ASSERT_EQ(0, rx_arm(&self->rx, self->fd, UD_RECV));
+	/* matches nothing: -ENOENT, and the ARM still delivers */
 	EXPECT_EQ(-ENOENT, async_cancel(&self->rx, &self->stash, UD_NONE, -1, 0));
 	ASSERT_EQ(0, queue_record(self->fd));
 	ASSERT_EQ(0, wait_ud(&self->rx, &self->stash, UD_RECV, &c));
@@ -211,9 +209,9 @@ TEST_F(chr, async_cancel_user_data)
 
 	ASSERT_EQ(0, async_cancel(&self->rx, &self->stash, UD_RECV, -1, 0));
 	EXPECT_EQ(-ECANCELED, recv_end(&self->rx, &self->stash, UD_RECV));
-	/* it is gone, and the file takes a new RECV */
+	/* it is gone, and the file takes a new ARM */
 	EXPECT_EQ(-ENOENT, async_cancel(&self->rx, &self->stash, UD_RECV, -1, 0));
-	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV2));
+	ASSERT_EQ(0, rx_arm(&self->rx, self->fd, UD_RECV2));
 	EXPECT_EQ(0, async_cancel(&self->rx, &self->stash, UD_RECV2, -1,
 				  IORING_ASYNC_CANCEL_USERDATA));
 	EXPECT_EQ(-ECANCELED, recv_end(&self->rx, &self->stash, UD_RECV2));
@@ -235,7 +233,7 @@ TEST_F(chr, sync_cancel)
 	};
 	int ring_fd = self->rx.ring.ring_fd;
 
-	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
+	ASSERT_EQ(0, rx_arm(&self->rx, self->fd, UD_RECV));
 	reg.addr = UD_NONE;
 	EXPECT_EQ(-ENOENT, sync_cancel(ring_fd, &reg));
 	reg.addr = UD_RECV;
@@ -246,21 +244,19 @@ TEST_F(chr, sync_cancel)
 }
 
 /*
- * A linked timeout cancels the RECV it is linked to: RECV ends with
+ * A linked timeout cancels the ARM it is linked to: ARM ends with
  * -ECANCELED, the timeout with -ETIME (-ENOENT if it found nothing).  The
- * RECV never completes by itself (the queue stays empty), so the result
+ * ARM never completes by itself (the queue stays empty), so the result
  * doesn't depend on the timeout's length.
  */
 TEST_F(chr, linked_timeout)
 {
 	struct __kernel_timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
-	struct kmbuf_chr_cmd cmd = { };
 	struct io_uring_sqe *sqe;
 	struct rx_cqe c;
 
 	sqe = rx_sqe(&self->rx);
-	kmbuf_prep_uring_cmd(sqe, self->fd, KMBUF_CHR_RECV,
-			     IORING_URING_CMD_MULTISHOT, &cmd, sizeof(cmd));
+	kmbuf_prep_arm(sqe, self->fd, 0);
 	sqe->flags |= IOSQE_IO_LINK;
 	sqe->user_data = UD_RECV;
 	sqe = rx_sqe(&self->rx);
@@ -274,23 +270,23 @@ TEST_F(chr, linked_timeout)
 	EXPECT_TRUE(no_cqes(&self->rx, &self->stash));
 }
 
-/* CANCEL_FD | CANCEL_ALL takes only the file's RECV, CANCEL_ANY the rest. */
+/* CANCEL_FD | CANCEL_ALL takes only the file's ARM, CANCEL_ANY the rest. */
 TEST_F(chr, cancel_fd_all_any)
 {
 	int fd2 = chr_open(O_RDWR);
 	struct rx_cqe c;
 
 	ASSERT_LE(0, fd2);
-	ASSERT_EQ(0, chr_bind(&self->rx, fd2, REGION_ID,
+	ASSERT_EQ(0, rx_bind(&self->rx, fd2, REGION_ID,
 			      CHR_BUF * CHR_NBUF, CHR_BUF, CHR_NBUF));
-	ASSERT_EQ(0, chr_recv(&self->rx, self->fd, UD_RECV));
-	ASSERT_EQ(0, chr_recv(&self->rx, fd2, UD_RECV2));
+	ASSERT_EQ(0, rx_arm(&self->rx, self->fd, UD_RECV));
+	ASSERT_EQ(0, rx_arm(&self->rx, fd2, UD_RECV2));
 
 	EXPECT_EQ(1, async_cancel(&self->rx, &self->stash, 0, self->fd,
 				  IORING_ASYNC_CANCEL_FD |
 				  IORING_ASYNC_CANCEL_ALL));
 	EXPECT_EQ(-ECANCELED, recv_end(&self->rx, &self->stash, UD_RECV));
-	/* fd2's RECV is still armed: it delivers */
+	/* fd2's ARM is still armed: it delivers */
 	ASSERT_EQ(0, queue_record(self->fd));
 	ASSERT_EQ(0, wait_ud(&self->rx, &self->stash, UD_RECV2, &c));
 	EXPECT_EQ(64, c.res);
@@ -307,16 +303,14 @@ TEST_F(chr, cancel_fd_all_any)
 	close(fd2);
 }
 
-/* A RECV on a fixed file, cancelled by CANCEL_FD_FIXED. */
+/* An ARM on a fixed file, cancelled by CANCEL_FD_FIXED. */
 TEST_F(chr, cancel_fd_fixed)
 {
-	struct kmbuf_chr_cmd cmd = { };
 	struct io_uring_sqe *sqe;
 
 	ASSERT_EQ(0, io_uring_register_files(&self->rx.ring, &self->fd, 1));
 	sqe = rx_sqe(&self->rx);
-	kmbuf_prep_uring_cmd(sqe, 0, KMBUF_CHR_RECV,
-			     IORING_URING_CMD_MULTISHOT, &cmd, sizeof(cmd));
+	kmbuf_prep_arm(sqe, 0, 0);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	sqe->user_data = UD_RECV;
 	ASSERT_EQ(1, io_uring_submit(&self->rx.ring));
@@ -380,9 +374,10 @@ TEST(socket_mshot_refused)
 TEST(blk_mshot_refused)
 {
 	static const __u32 ops[] = {
-		KMBUF_BLK_BIND, KMBUF_BLK_READ, KMBUF_BLK_WRITE,
-		KMBUF_BLK_RETURN, KMBUF_BLK_UNBIND,
+		KMBUF_CMD_BIND, KMBUF_BLK_READ, KMBUF_BLK_WRITE,
+		KMBUF_CMD_RETURN, KMBUF_CMD_UNBIND, KMBUF_CMD_ARM,
 	};
+	static const struct kmbuf_cmd zero;
 	struct io_uring_sqe *sqe;
 	struct io_uring ring;
 	unsigned int i;
@@ -395,8 +390,11 @@ TEST(blk_mshot_refused)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, io_uring_queue_init(8, &ring, 0));
 	for (i = 0; i < ARRAY_SIZE(ops); i++) {
-		sqe = io_uring_get_sqe(&ring);
-		blk_prep(sqe, fd, ops[i], 0, 0, 0, 0);
+		sqe = kmbuf_get_sqe(&ring);
+		if (kmbuf_cmd_op_common(ops[i]))
+			kmbuf_prep_cmd(sqe, fd, ops[i], 0, &zero);
+		else
+			blk_prep(sqe, fd, ops[i], 0, 0, 0, 0);
 		sqe->uring_cmd_flags = IORING_URING_CMD_MULTISHOT;
 		ud = blk_sync_ud();
 		sqe->user_data = ud;
@@ -474,7 +472,7 @@ TEST(blk_access_rdonly)
 	EXPECT_EQ(-EBADF, blk_cmd(&p.ring, fd, KMBUF_BLK_WRITE, p.off, BS,
 				  RW_ID, 0, NULL));
 	EXPECT_EQ(1, blk_return(&p.ring, fd, bid));
-	EXPECT_EQ(0, blk_cmd(&p.ring, fd, KMBUF_BLK_UNBIND, 0, 0, 0, 0, NULL));
+	EXPECT_EQ(0, blk_unbind(&p.ring, fd));
 	close(fd);
 	blk_perm_exit(&p);
 }
@@ -486,7 +484,7 @@ TEST(blk_access_rdonly)
  */
 TEST(blk_access_wronly)
 {
-	struct kmbuf_blk_bind b = {
+	struct kmbuf_bind b = {
 		.region_id = RO_ID, .buf_size = BS, .nr_bufs = 4,
 	};
 	static char buf[BS];
@@ -500,16 +498,13 @@ TEST(blk_access_wronly)
 	fd = open(BLK_DEV, O_WRONLY);
 	ASSERT_LE(0, fd);
 
-	EXPECT_EQ(-EBADF, blk_cmd(&p.ring, fd, KMBUF_BLK_BIND, 0, 0, 0,
-				  (uintptr_t)&b, NULL));
+	EXPECT_EQ(-EBADF, blk_bind_desc(&p.ring, fd, &b));
 	EXPECT_EQ(-EBADF, blk_cmd(&p.ring, fd, KMBUF_BLK_READ, p.off, BS, 0,
 				  0, NULL));
 	EXPECT_EQ(-EBADF, blk_cmd(&p.ring, fd, KMBUF_BLK_WRITE, p.off, BS,
 				  RW_ID, 0, NULL));
-	EXPECT_EQ(-EBADF, blk_cmd(&p.ring, fd, KMBUF_BLK_RETURN, 0, 1, 0,
-				  (uintptr_t)&bid, NULL));
-	EXPECT_EQ(-EBADF, blk_cmd(&p.ring, fd, KMBUF_BLK_UNBIND, 0, 0, 0, 0,
-				  NULL));
+	EXPECT_EQ(-EBADF, blk_return(&p.ring, fd, bid));
+	EXPECT_EQ(-EBADF, blk_unbind(&p.ring, fd));
 	EXPECT_EQ(-EBADF, blk_cmd(&p.ring, fd, _IO(KMBUF_BLK_MAGIC, 99), 0, 0,
 				  0, 0, NULL));
 
