@@ -1501,12 +1501,69 @@ void kmbuf_buf_giveback(struct kmbuf_buf *buf)
 }
 EXPORT_SYMBOL_GPL(kmbuf_buf_giveback);
 
-static void kmbuf_bufs_giveback(struct kmbuf_buf *bufs, unsigned int nr)
+/*
+ * Hand a batch of buffers the kernel just took to userspace before their
+ * records are produced: one lock round trip per batch.  Each CQE is posted
+ * only once its record is in place; userspace learns of a buffer from its
+ * CQE, so one it returns earlier is its own bug (the ring stays
+ * consistent).  The buffers keep their references until the caller drops
+ * them.
+ */
+static void kmbuf_bufs_announce(struct kmbuf_ring *ring,
+				const struct kmbuf_buf *bufs, unsigned int nr)
 {
+	unsigned long flags;
 	unsigned int i;
 
+	raw_spin_lock_irqsave(&ring->lock, flags);
 	for (i = 0; i < nr; i++)
-		kmbuf_buf_giveback(&bufs[i]);
+		ring->owner[bufs[i].bid] = KMBUF_OWNER_USER;
+	ring->nr_kernel -= nr;
+	ring->nr_user += nr;
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
+}
+
+/*
+ * Take back buffers announced but never named in a CQE: they become free
+ * (unless userspace returned them already: then they are free anyway), and
+ * their references go.
+ */
+static void kmbuf_bufs_unannounce(struct kmbuf_ring *ring,
+				  const struct kmbuf_buf *bufs,
+				  unsigned int nr)
+{
+	unsigned long flags;
+	unsigned int i;
+	bool notify;
+
+	if (!nr)
+		return;
+	raw_spin_lock_irqsave(&ring->lock, flags);
+	for (i = 0; i < nr; i++) {
+		if (ring->owner[bufs[i].bid] != KMBUF_OWNER_USER)
+			continue;
+		kmbuf_fifo_push(ring, bufs[i].bid);
+		ring->nr_user--;
+	}
+	notify = kmbuf_freed_locked(ring);
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
+	kmbuf_freed_unlocked(ring, notify);
+	kmbuf_ring_put_many(ring, nr);
+}
+
+/*
+ * The CQE of an announced buffer holding a record of @len bytes did not
+ * fit the CQ ring: keep the record at the head of @s, the buffer the
+ * kernel's again.  If userspace returned the buffer meanwhile (it guessed
+ * the id), the record is gone, its loss.
+ */
+static void kmbuf_stream_unpost(struct kmbuf_stream *s,
+				struct kmbuf_ring *ring, u16 bid, u32 len)
+{
+	if (kmbuf_owner_move(ring, bid, KMBUF_OWNER_USER, KMBUF_OWNER_KERNEL))
+		kmbuf_stream_keep(s, ring, bid, len);
+	else
+		kmbuf_ring_put(ring);
 }
 
 /*
@@ -1581,23 +1638,32 @@ static void kmbuf_stream_run(struct kmbuf_stream *s, struct io_uring_cmd *cmd,
 		/* -ENOBUFS: kicked when a buffer comes back; -ENXIO: unbound */
 		if (nr < 0)
 			return;
+		/* one ring, one lock round trip for the whole batch */
+		ring = bufs[0].ring;
+		kmbuf_bufs_announce(ring, bufs, nr);
 		for (i = 0; i < nr; i++) {
 			n = ops->produce(s, bufs[i].kaddr, bufs[i].len);
 			if (n <= 0 || n > bufs[i].len) {
-				kmbuf_bufs_giveback(&bufs[i], nr - i);
+				kmbuf_bufs_unannounce(ring, &bufs[i], nr - i);
+				kmbuf_ring_put_many(ring, i);
 				/* -EAGAIN: the driver kicks us when it has data */
 				if (n != -EAGAIN)
 					kmbuf_stream_end(s, n < 0 ? n : -EIO);
 				return;
 			}
-			if (!kmbuf_stream_post(cmd, bufs[i].ring, bufs[i].bid, n,
-					       issue_flags)) {
-				kmbuf_bufs_giveback(&bufs[i + 1], nr - i - 1);
-				kmbuf_stream_keep(s, bufs[i].ring, bufs[i].bid, n);
+			if (!io_uring_cmd_post_mshot_cqe(cmd, n,
+							 kmbuf_cqe_flags(bufs[i].bid),
+							 issue_flags)) {
+				kmbuf_bufs_unannounce(ring, &bufs[i + 1],
+						      nr - i - 1);
+				kmbuf_stream_unpost(s, ring, bufs[i].bid, n);
+				kmbuf_ring_put_many(ring, i);
 				kmbuf_stream_end(s, -EOVERFLOW);
 				return;
 			}
 		}
+		/* the references of the buffers now named in CQEs */
+		kmbuf_ring_put_many(ring, nr);
 		budget -= nr;
 	}
 	/* budget spent: go on in task work, after the task's other work */

@@ -280,10 +280,9 @@ static ssize_t kmbuf_chr_stream_produce(struct kmbuf_stream *s, void *kaddr,
 	struct kvec kv;
 	u32 mode, size;
 
-	spin_lock_irq(&kf->lock);
-	mode = kf->mode;
-	size = kf->rec_size;
-	spin_unlock_irq(&kf->lock);
+	/* SET_MODE is refused while the stream is armed, as it is now */
+	mode = READ_ONCE(kf->mode);
+	size = READ_ONCE(kf->rec_size);
 	/* the benchmarks' case: straight into the buffer */
 	if (mode == KMBUF_CHR_MODE_GEN && len >= size) {
 		kmbuf_chr_gen_kbuf(kaddr, atomic64_fetch_inc(&kf->seq), size);
@@ -331,7 +330,7 @@ static int kmbuf_chr_set_mode(struct kmbuf_chr_file *kf,
 		ret = -EBUSY;
 	} else {
 		WRITE_ONCE(kf->mode, m->mode);
-		kf->rec_size = m->rec_size;
+		WRITE_ONCE(kf->rec_size, m->rec_size);
 		atomic64_set(&kf->seq, m->start_seq);
 	}
 	spin_unlock_irq(&kf->lock);
