@@ -2316,19 +2316,12 @@ static void kmbuf_stream_cancel(struct io_uring_cmd *cmd)
 #define KMBUF_SQE128_CMD	(2 * sizeof(struct io_uring_sqe) - \
 				 offsetof(struct io_uring_sqe, cmd))
 
-/*
- * SQE fields no common command uses must be zero, so that they can be
- * given a meaning later; see include/uapi/linux/kmbuf.h.
- */
-static int kmbuf_check_sqe(const struct io_uring_cmd *cmd,
-			   unsigned int issue_flags)
+/* The SQE fields after the uring_cmd flags; see kmbuf_cmd_check_sqe(). */
+static int kmbuf_check_sqe_fields(const struct io_uring_cmd *cmd,
+				  unsigned int issue_flags)
 {
 	const struct io_uring_sqe *sqe = cmd->sqe;
-	u32 allowed = cmd->cmd_op == KMBUF_CMD_ARM ?
-		      IORING_URING_CMD_MULTISHOT : 0;
 
-	if (cmd->flags & ~allowed)
-		return -EINVAL;
 	if (READ_ONCE(sqe->ioprio) || READ_ONCE(sqe->addr) ||
 	    READ_ONCE(sqe->len) || READ_ONCE(sqe->buf_index) ||
 	    READ_ONCE(sqe->file_index))
@@ -2338,6 +2331,43 @@ static int kmbuf_check_sqe(const struct io_uring_cmd *cmd,
 		       KMBUF_SQE128_CMD - sizeof(struct kmbuf_cmd)))
 		return -EINVAL;
 	return 0;
+}
+
+/**
+ * kmbuf_cmd_check_sqe() - check the SQE fields a 16-byte command leaves unused
+ * @cmd: a command of the caller's own uapi, with a 16-byte payload at the
+ *	start of sqe->cmd, as struct kmbuf_cmd has
+ * @issue_flags: as passed to the driver's ->uring_cmd()
+ *
+ * SQE fields no command uses must be zero, so that they can be given a
+ * meaning later: ioprio, addr, len, buf_index, file_index, every uring_cmd
+ * flag (IORING_URING_CMD_FIXED, IORING_URING_CMD_MULTISHOT) and, on an
+ * IORING_SETUP_SQE128 ring, the command area after the 16-byte payload.
+ * The common commands follow these rules (ARM allows MULTISHOT); a
+ * consumer checks its own single-shot commands with this.
+ *
+ * Context: Process context, from ->uring_cmd().
+ * Return: 0, or -EINVAL if any of those fields is set.
+ */
+int kmbuf_cmd_check_sqe(const struct io_uring_cmd *cmd,
+			unsigned int issue_flags)
+{
+	if (cmd->flags)
+		return -EINVAL;
+	return kmbuf_check_sqe_fields(cmd, issue_flags);
+}
+EXPORT_SYMBOL_GPL(kmbuf_cmd_check_sqe);
+
+/* The common commands: as kmbuf_cmd_check_sqe(), MULTISHOT for ARM. */
+static int kmbuf_check_sqe(const struct io_uring_cmd *cmd,
+			   unsigned int issue_flags)
+{
+	u32 allowed = cmd->cmd_op == KMBUF_CMD_ARM ?
+		      IORING_URING_CMD_MULTISHOT : 0;
+
+	if (cmd->flags & ~allowed)
+		return -EINVAL;
+	return kmbuf_check_sqe_fields(cmd, issue_flags);
 }
 
 /**

@@ -337,35 +337,6 @@ static int kmbuf_chr_set_mode(struct kmbuf_chr_file *kf,
 	return ret;
 }
 
-/* Bytes of the command area of an IORING_SETUP_SQE128 SQE. */
-#define KMBUF_CHR_SQE128_CMD	(2 * sizeof(struct io_uring_sqe) - \
-				 offsetof(struct io_uring_sqe, cmd))
-
-/*
- * SQE fields no kmbuf_chr command uses must be zero, so that they can be
- * given a meaning later: ioprio, addr, len, buf_index, file_index, the
- * IORING_URING_CMD_FIXED flag and, on an IORING_SETUP_SQE128 ring, the
- * command area after struct kmbuf_chr_cmd.  (off holds cmd_op and addr3
- * starts the payload; io_uring itself checks __pad1.)
- */
-static int kmbuf_chr_check_sqe(const struct io_uring_cmd *cmd,
-			       unsigned int issue_flags)
-{
-	const struct io_uring_sqe *sqe = cmd->sqe;
-
-	if (cmd->flags & IORING_URING_CMD_FIXED)
-		return -EINVAL;
-	if (READ_ONCE(sqe->ioprio) || READ_ONCE(sqe->addr) ||
-	    READ_ONCE(sqe->len) || READ_ONCE(sqe->buf_index) ||
-	    READ_ONCE(sqe->file_index))
-		return -EINVAL;
-	if ((issue_flags & IO_URING_F_SQE128) &&
-	    memchr_inv(sqe->cmd + sizeof(struct kmbuf_chr_cmd), 0,
-		       KMBUF_CHR_SQE128_CMD - sizeof(struct kmbuf_chr_cmd)))
-		return -EINVAL;
-	return 0;
-}
-
 static int kmbuf_chr_uring_cmd(struct io_uring_cmd *cmd,
 			       unsigned int issue_flags)
 {
@@ -382,16 +353,14 @@ static int kmbuf_chr_uring_cmd(struct io_uring_cmd *cmd,
 	if (unlikely(issue_flags & IO_URING_F_CANCEL))
 		return 0;
 
-	ret = kmbuf_chr_check_sqe(cmd, issue_flags);
+	/* unused SQE fields and uring_cmd flags must be 0 */
+	ret = kmbuf_cmd_check_sqe(cmd, issue_flags);
 	if (ret)
 		return ret;
 	sc = io_uring_sqe_cmd(cmd->sqe);
 	c.addr = READ_ONCE(sc->addr);
 	c.nr = READ_ONCE(sc->nr);
 	c.flags = READ_ONCE(sc->flags);
-
-	if (cmd->flags & IORING_URING_CMD_MULTISHOT)
-		return -EINVAL;
 
 	switch (cmd->cmd_op) {
 	case KMBUF_CHR_SET_MODE:
@@ -695,7 +664,8 @@ static int __init kmbuf_chr_init(void)
 	unsigned int i, nr = KMBUF_CHR_MAX_RECORD / 8;
 	int ret;
 
-	BUILD_BUG_ON(sizeof(struct kmbuf_chr_cmd) > 16);
+	/* kmbuf_cmd_check_sqe() checks what follows a 16-byte payload */
+	BUILD_BUG_ON(sizeof(struct kmbuf_chr_cmd) != 16);
 	kmbuf_chr_fill = kvmalloc_array(nr, sizeof(*kmbuf_chr_fill),
 					GFP_KERNEL);
 	if (!kmbuf_chr_fill)

@@ -161,16 +161,11 @@ static long kmbuf_tick_ctl(struct kmbuf_tick_file *tf, unsigned int op,
 	return ret;
 }
 
-#define KMBUF_TICK_SQE128_REST	(2 * sizeof(struct io_uring_sqe) - \
-				 offsetof(struct io_uring_sqe, cmd) - \
-				 sizeof(struct kmbuf_cmd))
-
 static int kmbuf_tick_uring_cmd(struct io_uring_cmd *cmd,
 				unsigned int issue_flags)
 {
 	struct kmbuf_tick_file *tf = cmd->file->private_data;
 	const struct kmbuf_cmd *c = io_uring_sqe_cmd(cmd->sqe);
-	const struct io_uring_sqe *sqe = cmd->sqe;
 	/* pairs with kmbuf_tick_config(): tf->ch and the rest are set */
 	struct kmbuf_port *port = smp_load_acquire(&tf->port);
 
@@ -178,12 +173,8 @@ static int kmbuf_tick_uring_cmd(struct io_uring_cmd *cmd,
 	if (kmbuf_cmd_op_is_common(cmd->cmd_op))
 		return port ? kmbuf_port_uring_cmd(port, cmd, issue_flags) :
 			      -ENXIO;
-	if ((cmd->flags & IORING_URING_CMD_MASK) || READ_ONCE(sqe->ioprio) ||
-	    READ_ONCE(sqe->addr) || READ_ONCE(sqe->len) ||
-	    READ_ONCE(sqe->buf_index) || READ_ONCE(sqe->file_index) ||
-	    READ_ONCE(c->nr) || READ_ONCE(c->stream) || READ_ONCE(c->flags) ||
-	    ((issue_flags & IO_URING_F_SQE128) &&
-	     memchr_inv(c + 1, 0, KMBUF_TICK_SQE128_REST)))
+	if (kmbuf_cmd_check_sqe(cmd, issue_flags) || READ_ONCE(c->nr) ||
+	    READ_ONCE(c->stream) || READ_ONCE(c->flags))
 		return -EINVAL;
 	return kmbuf_tick_ctl(tf, cmd->cmd_op,
 			      u64_to_user_ptr(READ_ONCE(c->addr)),

@@ -255,6 +255,8 @@ kmbuf_port_create(const struct kmbuf_port_desc *desc);
 void kmbuf_port_destroy(struct kmbuf_port *port);
 int kmbuf_port_uring_cmd(struct kmbuf_port *port, struct io_uring_cmd *cmd,
 			 unsigned int issue_flags);
+int kmbuf_cmd_check_sqe(const struct io_uring_cmd *cmd,
+			unsigned int issue_flags);
 void *kmbuf_port_priv(struct kmbuf_port *port);
 struct kmbuf_stream *kmbuf_port_stream(struct kmbuf_port *port,
 				       unsigned int idx);
@@ -383,6 +385,12 @@ static inline void kmbuf_port_destroy(struct kmbuf_port *port)
 static inline int kmbuf_port_uring_cmd(struct kmbuf_port *port,
 				       struct io_uring_cmd *cmd,
 				       unsigned int issue_flags)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int kmbuf_cmd_check_sqe(const struct io_uring_cmd *cmd,
+				      unsigned int issue_flags)
 {
 	return -EOPNOTSUPP;
 }
