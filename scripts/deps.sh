@@ -8,7 +8,7 @@ PKGS=(
 	xz-utils kmod libelf-dev libssl-dev dwarves
 	linux-source-6.12
 	qemu-system-x86 busybox-static
-	liburing-dev fio
+	liburing-dev fio nvme-cli
 	sparse ccache
 	python3-sphinx
 )

@@ -44,6 +44,9 @@ initramfs() {
 	if [ -d "$B/progs" ]; then
 		cp -a "$B/progs/." "$STAGE/"
 	fi
+	# nvme-cli and fio from Debian, with the shared libraries they load
+	stage_prog "$(command -v nvme)" || die "nvme-cli missing: run scripts/deps.sh"
+	stage_prog "$(command -v fio)" || die "fio missing: run scripts/deps.sh"
 	cp "$KMBUF_TOP/scripts/guest/run-tests.sh" "$STAGE/bin/kmbuf-run-tests"
 	cp "$KMBUF_TOP/scripts/guest/demo.sh" "$STAGE/bin/kmbuf-demo"
 	cp "$KMBUF_TOP/scripts/guest/bench.sh" "$STAGE/bin/kmbuf-bench"
@@ -53,6 +56,36 @@ initramfs() {
 		cpio --null -o -H newc --quiet) > "$CPIO.tmp"
 	mv "$CPIO.tmp" "$CPIO"
 	log "initramfs $(du -h "$CPIO" | cut -f1)"
+}
+
+# Copy a dynamically linked program into the initramfs at the same path,
+# with every library ldd finds for it, the loader included.
+stage_prog() {
+	local prog=$1 lib
+	[ -n "$prog" ] && [ -x "$prog" ] || return 1
+	mkdir -p "$STAGE$(dirname "$prog")"
+	cp -L "$prog" "$STAGE$prog"
+	for lib in $(ldd "$prog" | grep -o '/[^ ]*'); do
+		[ -e "$STAGE$lib" ] && continue
+		mkdir -p "$STAGE$(dirname "$lib")"
+		cp -L "$lib" "$STAGE$lib"
+	done
+}
+
+# The NVMe namespace every guest gets: 64 MiB of 512-byte blocks with 8
+# bytes of metadata each, protection information type 1 in them (QEMU's
+# nvme-ns ms/mset/pi/pil). The image is sparse, so blocks never written
+# read back as deallocated, which QEMU reports with their PI checks off.
+# build/vm/nvme.img is made when missing; each run writes to a copy.
+NVME_BLOCKS=131072
+nvme_image() {
+	local img=$B/vm/nvme.img
+	if [ ! -f "$img" ]; then
+		mkdir -p "$B/vm"
+		truncate -s $((NVME_BLOCKS * (512 + 8))) "$img.tmp"
+		mv "$img.tmp" "$img"
+	fi
+	cp --sparse=always "$img" "$1"
 }
 
 accel() {
@@ -126,6 +159,7 @@ run() {
 		cpio -o -H newc --quiet) > "$outdir/extra.cpio"
 	cat "$CPIO" "$outdir/extra.cpio" > "$outdir/initrd.cpio"
 
+	nvme_image "$outdir/nvme.img"
 	acc=$(accel)
 	cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 printk.devkmsg=on"
 	[ $leak -eq 0 ] || cmdline+=" kmbuf.leakcheck"
@@ -136,8 +170,11 @@ run() {
 		-m "$mem" -smp 2 -display none -monitor none -no-reboot \
 		-serial "file:$outdir/console.log" -serial "file:$outdir/out.log" \
 		-kernel "$kernel" -initrd "$outdir/initrd.cpio" \
+		-drive "file=$outdir/nvme.img,if=none,id=nvm0,format=raw" \
+		-device nvme,id=nvme0,serial=kmbuf0 \
+		-device nvme-ns,drive=nvm0,bus=nvme0,nsid=1,ms=8,mset=0,pi=1,pil=0 \
 		-append "$cmdline" "${qemu_extra[@]}" </dev/null >"$outdir/qemu.log" 2>&1 || rc=$?
-	rm -f "$outdir/initrd.cpio" "$outdir/extra.cpio"
+	rm -f "$outdir/initrd.cpio" "$outdir/extra.cpio" "$outdir/nvme.img"
 	rm -rf "$outdir/extra"
 
 	# The command's output, without the exit-code marker.

@@ -21,8 +21,13 @@ struct kmbuf_ring;
 
 /**
  * struct kmbuf_blk_dev - one RAM disk
- * @disk: the gendisk, /dev/kmbufblk<index>
- * @tag_set: its blk-mq tag set
+ * @disk: the gendisk, /dev/kmbufblk<index>, or /dev/kmbufblk-<lower> for
+ *	a stacked disk
+ * @tag_set: its blk-mq tag set (a RAM disk's)
+ * @lower: a stacked disk's block device, opened exclusively: every bio of
+ *	the disk and every READ and WRITE command goes to it, and its
+ *	integrity profile generates protection information on writes and
+ *	verifies it on reads; NULL for a RAM disk
  * @index: device number
  * @data: the disk's contents, @size bytes
  * @csum: one checksum per logical block
@@ -39,6 +44,7 @@ struct kmbuf_ring;
 struct kmbuf_blk_dev {
 	struct gendisk		*disk;
 	struct blk_mq_tag_set	tag_set;
+	struct file		*lower;
 	unsigned int		index;
 	u8			*data;
 	u32			*csum;

@@ -192,7 +192,9 @@ static int kmbuf_blk_submit(struct kmbuf_blk_dev *dev,
 {
 	struct kmbuf_blk_pdu *pdu = io_uring_cmd_to_pdu(cmd,
 							struct kmbuf_blk_pdu);
-	struct block_device *bdev = file_bdev(cmd->file);
+	/* a stacked disk's commands go straight to the device below it */
+	struct block_device *bdev = dev->lower ? file_bdev(dev->lower) :
+						  file_bdev(cmd->file);
 	gfp_t gfp = nowait ? GFP_NOWAIT : GFP_KERNEL;
 	blk_opf_t opf = nowait ? REQ_NOWAIT : 0;
 	struct bio *bio;

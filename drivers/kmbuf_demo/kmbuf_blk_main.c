@@ -1,12 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kmbuf_blk: a RAM-backed blk-mq disk with a CRC32C per logical block.
+ * kmbuf_blk: a RAM-backed blk-mq disk with a CRC32C per logical block, and
+ * optionally a disk stacked on a real block device.
  *
  * Every write stores the data and the checksum of each block it covers;
  * every read copies the data into its destination and checks the checksum
  * on that copy, so what the reader got is exactly what was verified.  For
  * reads into a kmbuf buffer on a read-only region (kmbuf_blk_cmd.c) the
  * reader cannot change the data after the check either.
+ *
+ * With lower=/dev/X the module also creates /dev/kmbufblk-X, a bio-based
+ * disk that passes every bio to X, and whose READ and WRITE commands build
+ * their bios for X directly.  X's own integrity profile does the checking
+ * (an NVMe namespace formatted with protection information: the block
+ * layer generates it on writes and verifies it on reads), and X's queue
+ * limits apply: its logical block size and DMA alignment are the stacked
+ * disk's, so a ring whose buffers X cannot take is refused at BIND, and
+ * bios are split to X's size and segment limits by the block layer.
  *
  * debugfs, per disk (/sys/kernel/debug/kmbuf_blk/kmbufblkN/):
  *   corrupt   write a block number: flips bits of that block's data and
@@ -16,6 +26,7 @@
  */
 #include "kmbuf_blk.h"
 
+#include <linux/blk-integrity.h>
 #include <linux/crc32.h>
 #include <linux/debugfs.h>
 #include <linux/hrtimer.h>
@@ -28,7 +39,13 @@
 
 static unsigned int g_nr_devices = 1;
 module_param_named(nr_devices, g_nr_devices, uint, 0444);
-MODULE_PARM_DESC(nr_devices, "Number of disks, 1 to 16. Default: 1");
+MODULE_PARM_DESC(nr_devices,
+		 "Number of RAM disks, 0 (only with lower) to 16. Default: 1");
+
+static char *g_lower;
+module_param_named(lower, g_lower, charp, 0444);
+MODULE_PARM_DESC(lower,
+		 "Block device to stack a disk on, e.g. /dev/nvme0n1. Default: none");
 
 static unsigned int g_size_mb = 64;
 module_param_named(size_mb, g_size_mb, uint, 0444);
@@ -51,6 +68,7 @@ struct kmbuf_blk_rq {
 
 static struct kmbuf_blk_dev **kmbuf_blk_devs;
 static unsigned int kmbuf_blk_nr_devs;
+static struct kmbuf_blk_dev *kmbuf_blk_stacked;
 static struct dentry *kmbuf_blk_dbg_root;
 
 static u32 kmbuf_blk_crc(const void *p, size_t len)
@@ -206,6 +224,27 @@ static const struct block_device_operations kmbuf_blk_fops = {
 	.release_file	= kmbuf_blk_release_file,
 };
 
+/* A stacked disk's bios go to the device below, unchanged. */
+static void kmbuf_blk_stacked_submit_bio(struct bio *bio)
+{
+	struct kmbuf_blk_dev *dev = bio->bi_bdev->bd_disk->private_data;
+
+	if (bio_op(bio) == REQ_OP_READ)
+		atomic64_inc(&dev->nr_read);
+	else if (bio_op(bio) == REQ_OP_WRITE)
+		atomic64_inc(&dev->nr_write);
+	bio_set_dev(bio, file_bdev(dev->lower));
+	submit_bio_noacct(bio);
+}
+
+static const struct block_device_operations kmbuf_blk_stacked_fops = {
+	.owner		= THIS_MODULE,
+	.submit_bio	= kmbuf_blk_stacked_submit_bio,
+	.uring_cmd	= kmbuf_blk_uring_cmd,
+	.uring_cmd_writes = kmbuf_blk_uring_cmd_writes,
+	.release_file	= kmbuf_blk_release_file,
+};
+
 static ssize_t kmbuf_blk_corrupt_write(struct file *file,
 				       const char __user *ubuf, size_t count,
 				       loff_t *ppos)
@@ -271,10 +310,13 @@ DEFINE_DEBUGFS_ATTRIBUTE(kmbuf_blk_delay_fops, kmbuf_blk_delay_get,
 static void kmbuf_blk_debugfs_init(struct kmbuf_blk_dev *dev)
 {
 	dev->dbg = debugfs_create_dir(dev->disk->disk_name, kmbuf_blk_dbg_root);
-	debugfs_create_file("corrupt", 0200, dev->dbg, dev,
-			    &kmbuf_blk_corrupt_fops);
-	debugfs_create_file_unsafe("delay_us", 0600, dev->dbg, dev,
-				   &kmbuf_blk_delay_fops);
+	/* a stacked disk's data and timing are its lower device's */
+	if (!dev->lower) {
+		debugfs_create_file("corrupt", 0200, dev->dbg, dev,
+				    &kmbuf_blk_corrupt_fops);
+		debugfs_create_file_unsafe("delay_us", 0600, dev->dbg, dev,
+					   &kmbuf_blk_delay_fops);
+	}
 	debugfs_create_file("stats", 0400, dev->dbg, dev,
 			    &kmbuf_blk_stats_fops);
 }
@@ -384,14 +426,99 @@ static void kmbuf_blk_dev_destroy(struct kmbuf_blk_dev *dev)
 	kfree(dev);
 }
 
+/*
+ * The disk stacked on @path: its limits are the lower device's, stacked
+ * (logical block size, DMA alignment, segment limits), its capacity the
+ * lower device's.  It has no integrity profile of its own: bios reach the
+ * lower device without protection information, and the lower device's
+ * profile generates and verifies it there.
+ */
+static struct kmbuf_blk_dev *kmbuf_blk_stacked_create(const char *path)
+{
+	struct queue_limits lim;
+	struct kmbuf_blk_dev *dev;
+	struct block_device *lower;
+	struct gendisk *disk;
+	int ret;
+
+	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	if (!dev)
+		return ERR_PTR(-ENOMEM);
+	dev->lower = bdev_file_open_by_path(path, BLK_OPEN_READ | BLK_OPEN_WRITE,
+					    dev, NULL);
+	if (IS_ERR(dev->lower)) {
+		ret = PTR_ERR(dev->lower);
+		pr_err("cannot open %s: %d\n", path, ret);
+		goto free_dev;
+	}
+	lower = file_bdev(dev->lower);
+	dev->size = bdev_nr_bytes(lower);
+	dev->bs_shift = ilog2(bdev_logical_block_size(lower));
+
+	blk_set_stacking_limits(&lim);
+	queue_limits_stack_bdev(&lim, lower, 0, KBUILD_MODNAME);
+	disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
+	if (IS_ERR(disk)) {
+		ret = PTR_ERR(disk);
+		goto close_lower;
+	}
+	dev->disk = disk;
+	disk->fops = &kmbuf_blk_stacked_fops;
+	disk->private_data = dev;
+	disk->flags |= GENHD_FL_NO_PART;
+	snprintf(disk->disk_name, DISK_NAME_LEN, "kmbufblk-%pg", lower);
+	set_capacity(disk, bdev_nr_sectors(lower));
+
+	ret = add_disk(disk);
+	if (ret)
+		goto put_disk;
+	kmbuf_blk_debugfs_init(dev);
+	pr_info("%s stacked on %pg: %llu bytes, %u-byte blocks, %s\n",
+		disk->disk_name, lower, dev->size, 1U << dev->bs_shift,
+		blk_get_integrity(lower->bd_disk) ?
+		"protection information checked by the lower device" :
+		"no integrity profile");
+	return dev;
+
+put_disk:
+	put_disk(disk);
+close_lower:
+	fput(dev->lower);
+free_dev:
+	kfree(dev);
+	return ERR_PTR(ret);
+}
+
+static void kmbuf_blk_stacked_destroy(struct kmbuf_blk_dev *dev)
+{
+	debugfs_remove_recursive(dev->dbg);
+	/* no file is open (module reference); commands finished with them */
+	del_gendisk(dev->disk);
+	kmbuf_blk_unbind_all(dev);
+	put_disk(dev->disk);
+	fput(dev->lower);
+	kfree(dev);
+}
+
+static void kmbuf_blk_destroy_all(void)
+{
+	if (kmbuf_blk_stacked)
+		kmbuf_blk_stacked_destroy(kmbuf_blk_stacked);
+	kmbuf_blk_stacked = NULL;
+	while (kmbuf_blk_nr_devs)
+		kmbuf_blk_dev_destroy(kmbuf_blk_devs[--kmbuf_blk_nr_devs]);
+	debugfs_remove_recursive(kmbuf_blk_dbg_root);
+	kfree(kmbuf_blk_devs);
+}
+
 static int __init kmbuf_blk_init(void)
 {
 	struct kmbuf_blk_dev *dev;
 	unsigned int i;
 	int ret;
 
-	if (!g_nr_devices || g_nr_devices > 16) {
-		pr_err("nr_devices must be 1 to 16\n");
+	if ((!g_nr_devices && !g_lower) || g_nr_devices > 16) {
+		pr_err("nr_devices must be 1 to 16, or 0 with lower\n");
 		return -EINVAL;
 	}
 	if (!g_size_mb || g_size_mb > 4096) {
@@ -407,8 +534,8 @@ static int __init kmbuf_blk_init(void)
 		return -EINVAL;
 	}
 
-	kmbuf_blk_devs = kcalloc(g_nr_devices, sizeof(*kmbuf_blk_devs),
-				 GFP_KERNEL);
+	kmbuf_blk_devs = kcalloc(max(g_nr_devices, 1U),
+				 sizeof(*kmbuf_blk_devs), GFP_KERNEL);
 	if (!kmbuf_blk_devs)
 		return -ENOMEM;
 	kmbuf_blk_dbg_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
@@ -422,29 +549,32 @@ static int __init kmbuf_blk_init(void)
 		kmbuf_blk_devs[i] = dev;
 		kmbuf_blk_nr_devs++;
 	}
-	pr_info("%u disk(s) of %u MiB, %u-byte blocks\n", g_nr_devices,
-		g_size_mb, g_block_size);
+	if (g_lower && *g_lower) {
+		dev = kmbuf_blk_stacked_create(g_lower);
+		if (IS_ERR(dev)) {
+			ret = PTR_ERR(dev);
+			goto destroy_devs;
+		}
+		kmbuf_blk_stacked = dev;
+	}
+	if (g_nr_devices)
+		pr_info("%u disk(s) of %u MiB, %u-byte blocks\n", g_nr_devices,
+			g_size_mb, g_block_size);
 	return 0;
 
 destroy_devs:
-	while (kmbuf_blk_nr_devs)
-		kmbuf_blk_dev_destroy(kmbuf_blk_devs[--kmbuf_blk_nr_devs]);
-	debugfs_remove_recursive(kmbuf_blk_dbg_root);
-	kfree(kmbuf_blk_devs);
+	kmbuf_blk_destroy_all();
 	return ret;
 }
 
 static void __exit kmbuf_blk_exit(void)
 {
-	while (kmbuf_blk_nr_devs)
-		kmbuf_blk_dev_destroy(kmbuf_blk_devs[--kmbuf_blk_nr_devs]);
-	debugfs_remove_recursive(kmbuf_blk_dbg_root);
-	kfree(kmbuf_blk_devs);
+	kmbuf_blk_destroy_all();
 }
 
 module_init(kmbuf_blk_init);
 module_exit(kmbuf_blk_exit);
 
 MODULE_AUTHOR("kmbuf developers <kmbuf-dev@example.invalid>");
-MODULE_DESCRIPTION("RAM disk with per-block CRC32C and verified reads into kmbuf rings");
+MODULE_DESCRIPTION("RAM disk with per-block CRC32C, or a disk stacked on a real one, with verified reads into kmbuf rings");
 MODULE_LICENSE("GPL");
