@@ -200,6 +200,12 @@ static int kmbuf_blk_submit(struct kmbuf_blk_dev *dev,
 	struct bio *bio;
 	int nr;
 
+	/*
+	 * A device without REQ_NOWAIT support fails such a bio: let io_uring
+	 * issue the command again from io-wq, where it may wait.
+	 */
+	if (nowait && !bdev_nowait(bdev))
+		return -EAGAIN;
 	pdu->nowait = nowait;
 	if (pdu->write) {
 		struct io_uring_region *region = pdu->region;

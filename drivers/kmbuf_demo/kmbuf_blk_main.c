@@ -14,9 +14,11 @@
  * their bios for X directly.  X's own integrity profile does the checking
  * (an NVMe namespace formatted with protection information: the block
  * layer generates it on writes and verifies it on reads), and X's queue
- * limits apply: its logical block size and DMA alignment are the stacked
- * disk's, so a ring whose buffers X cannot take is refused at BIND, and
- * bios are split to X's size and segment limits by the block layer.
+ * limits apply: the stacked disk has X's logical block size and a DMA
+ * alignment of at least X's (511 at least), so a ring whose buffers X
+ * cannot take is refused at BIND, and bios are split to X's size and
+ * segment limits by the block layer.  If X goes away, the stacked disk's
+ * I/O fails with X's errors until the module is removed.
  *
  * debugfs, per disk (/sys/kernel/debug/kmbuf_blk/kmbufblkN/):
  *   corrupt   write a block number: flips bits of that block's data and
@@ -452,10 +454,18 @@ static struct kmbuf_blk_dev *kmbuf_blk_stacked_create(const char *path)
 		goto free_dev;
 	}
 	lower = file_bdev(dev->lower);
+	/* a bio-based disk can't report zones for a zoned one below it */
+	if (bdev_is_zoned(lower)) {
+		pr_err("%pg is zoned: not supported\n", lower);
+		ret = -EOPNOTSUPP;
+		goto close_lower;
+	}
 	dev->size = bdev_nr_bytes(lower);
 	dev->bs_shift = ilog2(bdev_logical_block_size(lower));
 
 	blk_set_stacking_limits(&lim);
+	/* kept only if the lower device has it too (blk_stack_limits()) */
+	lim.features |= BLK_FEAT_NOWAIT;
 	queue_limits_stack_bdev(&lim, lower, 0, KBUILD_MODNAME);
 	disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
 	if (IS_ERR(disk)) {
@@ -483,7 +493,7 @@ static struct kmbuf_blk_dev *kmbuf_blk_stacked_create(const char *path)
 put_disk:
 	put_disk(disk);
 close_lower:
-	fput(dev->lower);
+	bdev_fput(dev->lower);
 free_dev:
 	kfree(dev);
 	return ERR_PTR(ret);
@@ -496,7 +506,8 @@ static void kmbuf_blk_stacked_destroy(struct kmbuf_blk_dev *dev)
 	del_gendisk(dev->disk);
 	kmbuf_blk_unbind_all(dev);
 	put_disk(dev->disk);
-	fput(dev->lower);
+	/* gives up the claim now: @dev is its holder */
+	bdev_fput(dev->lower);
 	kfree(dev);
 }
 
@@ -517,7 +528,7 @@ static int __init kmbuf_blk_init(void)
 	unsigned int i;
 	int ret;
 
-	if ((!g_nr_devices && !g_lower) || g_nr_devices > 16) {
+	if ((!g_nr_devices && !(g_lower && *g_lower)) || g_nr_devices > 16) {
 		pr_err("nr_devices must be 1 to 16, or 0 with lower\n");
 		return -EINVAL;
 	}

@@ -84,12 +84,14 @@ struct kmbuf_blk_cmd {
 /*
  * KMBUF_BLK_READ: read len bytes at device offset into one free buffer of
  * the file's ring; sqe->addr must be 0.  The data is written by the
- * kernel straight into the buffer and verified there against the stored
- * checksums.  Success: res = len, cqe->flags = IORING_CQE_F_BUFFER | bid
- * << IORING_CQE_BUFFER_SHIFT; the buffer belongs to userspace until
- * it returns it.  Failure: no buffer is consumed.  EBADMSG: a block's
- * checksum does not match its data; ENOBUFS: every buffer of the ring is
- * in use (in flight or held by userspace); ENXIO: no ring bound to the
+ * kernel (or, on a stacked disk, the device) straight into the buffer and
+ * verified there against the stored checksums (or the protection
+ * information) before the CQE.  Success: res = len, cqe->flags =
+ * IORING_CQE_F_BUFFER | bid << IORING_CQE_BUFFER_SHIFT; the buffer belongs
+ * to userspace until it returns it.  Failure: no buffer is consumed.
+ * EBADMSG: a block's checksum does not match its data (stacked: the PI
+ * check failed); ENOBUFS: every buffer of the ring is in use (in flight
+ * or held by userspace); ENXIO: no ring bound to the
  * file (or it was unbound meanwhile); EINVAL: len 0, offset or len not a
  * multiple of the logical block size, non-zero reserved field; ERANGE:
  * the range ends beyond the device; EMSGSIZE: len larger than the ring's
@@ -100,12 +102,17 @@ struct kmbuf_blk_cmd {
 /*
  * KMBUF_BLK_WRITE: write len bytes from memory region region_id, starting
  * at byte sqe->addr of the region, to device offset.  Any region of the
- * ring may be the source; the checksums are computed on the device's own
- * copy, so changing the source while the write runs cannot make them
- * wrong.  Res = len.  EBADF: the file is not open for both reading and
- * writing; EPERM: the device is read-only; ENOENT: no such region; EFAULT:
- * the source range is not inside the region; EINVAL, ERANGE, EMSGSIZE (len
- * above %KMBUF_BLK_MAX_IO): as for KMBUF_BLK_READ; EIO.
+ * ring may be the source.  On the RAM disk the checksums are computed on
+ * the device's own copy, so changing the source while the write runs
+ * cannot make them wrong.  On a disk stacked on a device with protection
+ * information, the PI is computed on the source before the device reads
+ * it: a source changed meanwhile (only possible in a writable region)
+ * fails the write with EBADMSG; a read-only region is a stable source.
+ * Res = len.  EBADF: the file is not open for both reading and writing;
+ * EPERM: the device is read-only; ENOENT: no such region; EFAULT: the
+ * source range is not inside the region; EINVAL, ERANGE, EMSGSIZE (len
+ * above %KMBUF_BLK_MAX_IO): as for KMBUF_BLK_READ; EIO or another I/O
+ * error of the device.
  */
 #define KMBUF_BLK_WRITE		_IO(KMBUF_BLK_MAGIC, 2)
 /* Numbers 0, 3 and 4 (the disk's own BIND, RETURN, UNBIND) are not used. */

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 
 #include "blk_util.h"
 #include "../kselftest_harness.h"
@@ -26,6 +27,7 @@
 #define NVME_NS		"/dev/nvme0n1"
 #define NVME_SYS	"/sys/block/nvme0n1/"
 #define STK_DEV		"/dev/kmbufblk-nvme0n1"
+#define STK_SYS		"/sys/block/kmbufblk-nvme0n1/"
 #define LBS		512U		/* the namespace's format: 512 + 8 */
 #define NBUF		16U
 #define BUFSZ		(128U * 1024)
@@ -76,7 +78,7 @@ static int plant_bad_guard(__u64 lba)
 	unsigned char md[8] = { 0xde, 0xad, 0, 0,
 				lba >> 24, lba >> 16, lba >> 8, lba };
 	char cmd[256], data[LBS];
-	int fd, ret;
+	int fd, ret, n;
 
 	blk_pattern_fill(data, lba * LBS, LBS, SEED);
 	fd = open("/tmp/nvme_blk", O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -87,11 +89,13 @@ static int plant_bad_guard(__u64 lba)
 	if (fd < 0 || write(fd, md, sizeof(md)) != sizeof(md))
 		return -1;
 	close(fd);
-	snprintf(cmd, sizeof(cmd),
-		 "nvme write " NVME_NS " --start-block=%llu --block-count=0 "
-		 "--data-size=%u --data=/tmp/nvme_blk --metadata-size=8 "
-		 "--metadata=/tmp/nvme_md --prinfo=0 --force >/dev/null 2>&1",
-		 (unsigned long long)lba, LBS);
+	n = snprintf(cmd, sizeof(cmd), "nvme write %s --start-block=%llu",
+		     NVME_NS, (unsigned long long)lba);
+	n += snprintf(cmd + n, sizeof(cmd) - n, " %s --data-size=%u %s",
+		      "--block-count=0", LBS, "--data=/tmp/nvme_blk");
+	snprintf(cmd + n, sizeof(cmd) - n, " %s %s %s >/dev/null 2>&1",
+		 "--metadata-size=8 --metadata=/tmp/nvme_md", "--prinfo=0",
+		 "--force");
 	ret = system(cmd);
 	return ret ? -1 : 0;
 }
@@ -114,8 +118,7 @@ FIXTURE_SETUP(nvme)
 		    13) || atoi(read_file(NVME_SYS "queue/logical_block_size"))
 		    != LBS)
 		SKIP(return, "namespace not formatted 512 + 8 with PI type 1");
-	system("rmmod kmbuf_blk 2>/dev/null");
-	ASSERT_EQ(0, system("modprobe kmbuf_blk nr_devices=0 lower=" NVME_NS));
+	ASSERT_EQ(0, blk_reload("nr_devices=0 lower=" NVME_NS, STK_DEV));
 	self->fd = open(STK_DEV, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, io_uring_queue_init_params(64, &self->ring, &p));
@@ -161,17 +164,19 @@ static int nvme_read(struct io_uring *ring, int fd, __u64 off, __u32 len,
  */
 TEST_F(nvme, stacked_limits)
 {
+	char lower[64];
+
 	EXPECT_STREQ("T10-DIF-TYPE1-CRC\n",
 		     read_file(NVME_SYS "integrity/format"));
 	EXPECT_STREQ("1\n", read_file(NVME_SYS "integrity/read_verify"));
 	EXPECT_STREQ("1\n", read_file(NVME_SYS "integrity/write_generate"));
-	EXPECT_STREQ("512\n", read_file("/sys/block/kmbufblk-nvme0n1/queue/"
-					 "logical_block_size"));
-	EXPECT_STREQ(read_file(NVME_SYS "queue/max_hw_sectors_kb"),
-		     read_file("/sys/block/kmbufblk-nvme0n1/queue/"
-			       "max_hw_sectors_kb"));
-	EXPECT_STREQ(read_file(NVME_SYS "size"),
-		     read_file("/sys/block/kmbufblk-nvme0n1/size"));
+	EXPECT_STREQ("512\n", read_file(STK_SYS "queue/logical_block_size"));
+	/* read_file() returns a static buffer: one at a time */
+	snprintf(lower, sizeof(lower), "%s",
+		 read_file(NVME_SYS "queue/max_hw_sectors_kb"));
+	EXPECT_STREQ(lower, read_file(STK_SYS "queue/max_hw_sectors_kb"));
+	snprintf(lower, sizeof(lower), "%s", read_file(NVME_SYS "size"));
+	EXPECT_STREQ(lower, read_file(STK_SYS "size"));
 }
 
 /*
@@ -251,8 +256,7 @@ TEST_F(nvme, refused_buffers)
 {
 	__u32 fl;
 
-	ASSERT_STREQ("511\n", read_file("/sys/block/kmbufblk-nvme0n1/queue/"
-					"dma_alignment"));
+	ASSERT_STREQ("511\n", read_file(STK_SYS "queue/dma_alignment"));
 	EXPECT_EQ(-EINVAL, blk_bind(&self->ring, self->fd, RO_ID, 256, 4096,
 				    4));
 	EXPECT_EQ(-EINVAL, blk_bind(&self->ring, self->fd, RO_ID, 0, 4096 + 256,
@@ -334,6 +338,24 @@ TEST_F(nvme, pi_error_read_syscall)
 }
 
 /*
+ * The stacked disk takes REQ_NOWAIT I/O when the namespace does: a
+ * RWF_NOWAIT read works (EOPNOTSUPP without BLK_FEAT_NOWAIT), so io_uring
+ * reads and writes of the disk are issued inline.
+ */
+TEST_F(nvme, nowait_io)
+{
+	struct iovec iov;
+	void *buf;
+
+	ASSERT_EQ(0, posix_memalign(&buf, 4096, 4096));
+	iov.iov_base = buf;
+	iov.iov_len = 4096;
+	ASSERT_EQ(4096, preadv2(self->fd, &iov, 1, 8192, RWF_NOWAIT));
+	EXPECT_EQ(-1, blk_pattern_check(buf, 8192, 4096, SEED));
+	free(buf);
+}
+
+/*
  * Teardown with READs in flight: the io_uring instance and the file go
  * at once with 16 READs submitted; the READs finish, everything is freed
  * (KASAN and kmemleak watch) and the module can go.
@@ -353,12 +375,12 @@ TEST_F(nvme, teardown_inflight)
 	io_uring_queue_exit(&self->ring);
 	close(self->fd);
 	self->fd = -1;
-	for (tries = 0; tries < 50; tries++) {
+	for (tries = 0; tries < 300; tries++) {
 		if (!system("rmmod kmbuf_blk 2>/dev/null"))
 			break;
 		usleep(100 * 1000);
 	}
-	EXPECT_LT(tries, 50);
+	EXPECT_LT(tries, 300);
 }
 
 TEST_HARNESS_MAIN

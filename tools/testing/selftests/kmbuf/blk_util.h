@@ -316,4 +316,26 @@ static inline int blk_load(void)
 	return access(BLK_DEV, F_OK) ? -ENODEV : 0;
 }
 
+/*
+ * Reload kmbuf_blk with @params; rmmod waits for commands still in flight
+ * (an io_uring instance that just exited), so it is retried for 30 s.
+ * 0 if @dev exists afterwards.
+ */
+static inline int blk_reload(const char *params, const char *dev)
+{
+	char cmd[256];
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		if (!system("rmmod kmbuf_blk 2>/dev/null") ||
+		    access("/sys/module/kmbuf_blk", F_OK))
+			break;
+		usleep(100 * 1000);
+	}
+	snprintf(cmd, sizeof(cmd), "modprobe kmbuf_blk %s", params);
+	if (system(cmd))
+		return -1;
+	return access(dev, F_OK);
+}
+
 #endif /* KMBUF_BLK_UTIL_H */

@@ -49,6 +49,9 @@ roundtrip() {
 	cmp -s $T/w $T/r
 }
 
+# whatever fails, the namespace goes back to 512 + 8 with PI type 1
+trap 'format 1 1 512 T10-DIF-TYPE1-CRC; rm -rf $T' EXIT
+
 nvme list > $T/list 2>&1
 check "nvme list shows the namespace as 512 B + 8 B" \
 	grep -q "^$NS .*512   B +  8 B" $T/list
@@ -80,9 +83,9 @@ printf '\336\255\000\000\000\000\000\024' > $T/md
 check "nvme write plants a bad guard tag on block 20" \
 	nvme write $NS --start-block=20 --block-count=0 --data-size=512 \
 	--data=$T/blk20 --metadata-size=8 --metadata=$T/md --prinfo=0
-dd if=$NS of=$T/r bs=512 skip=20 count=1 iflag=direct 2>$T/err
-check "a read of block 20 fails with EILSEQ" \
-	grep -q "Invalid or incomplete multibyte" $T/err
+check "a read of block 20 fails with EILSEQ" sh -c \
+	"! dd if=$NS of=$T/r bs=512 skip=20 count=1 iflag=direct 2>$T/err &&
+	 grep -q 'Invalid or incomplete multibyte' $T/err"
 dd if=$T/data of=$T/before bs=512 count=4 2>/dev/null
 dd if=$T/data of=$T/after bs=512 skip=5 count=3 2>/dev/null
 check "blocks 16..19 and 21..23 still read and match" sh -c \
@@ -92,5 +95,4 @@ check "blocks 16..19 and 21..23 still read and match" sh -c \
 check "nvme read without checks returns block 20's data unchanged" sh -c \
 	"nvme read $NS --start-block=20 --block-count=0 --data-size=512 \
 	 --data=$T/raw --prinfo=0 >/dev/null 2>&1 && cmp -s $T/raw $T/blk20"
-rm -rf $T
 [ $fails -eq 0 ]
