@@ -512,6 +512,41 @@ TEST_F(tick, unbind_while_armed)
 	tick_rx_free(&t);
 }
 
+/*
+ * Records delivered while no ARM is in flight wait in their stream (fdinfo
+ * kmbuf_pending), each in its buffer; UNBIND drops them and counts them in
+ * kmbuf_dropped, and a new ring starts empty.
+ */
+TEST_F(tick, unbind_drops_waiting_records)
+{
+	long long pending = 0;
+	int i;
+
+	ASSERT_EQ(0, tick_config(self->fd, 1, 256, 2 * MS));
+	ASSERT_EQ(0, tk_bind(&self->rx, self->fd, REGION_ID, 0, 256, 8));
+	EXPECT_EQ(0, fdinfo_get(self->fd, "kmbuf_dropped"));
+	ASSERT_EQ(0, tick_range(self->fd, KMBUF_TICK_START, 0, 1));
+	/* no ARM: every record waits, until the 8 buffers are all used */
+	for (i = 0; i < 500 && pending < 8; i++) {
+		usleep(10000);
+		pending = fdinfo_get(self->fd, "kmbuf_pending");
+	}
+	ASSERT_EQ(0, tick_range(self->fd, KMBUF_TICK_STOP, 0, 1));
+	ASSERT_EQ(8, fdinfo_get(self->fd, "kmbuf_pending"));
+	EXPECT_EQ(0, fdinfo_get(self->fd, "kmbuf_user"));
+	EXPECT_EQ(0, fdinfo_get(self->fd, "kmbuf_free"));
+
+	ASSERT_EQ(0, tk_unbind(&self->rx, self->fd));
+	EXPECT_EQ(0, fdinfo_get(self->fd, "kmbuf_pending"));
+	EXPECT_EQ(8, fdinfo_get(self->fd, "kmbuf_dropped"));
+	EXPECT_EQ(0, fdinfo_get(self->fd, "kmbuf_bound"));
+	/* the same bytes bind again: no buffer was left held */
+	ASSERT_EQ(0, tk_bind(&self->rx, self->fd, REGION_ID, 0, 256, 8));
+	EXPECT_EQ(8, fdinfo_get(self->fd, "kmbuf_free"));
+	EXPECT_EQ(0, fdinfo_get(self->fd, "kmbuf_pending"));
+	EXPECT_EQ(8, fdinfo_get(self->fd, "kmbuf_dropped"));
+}
+
 /* Set up @n channels at @period_ns, armed and running, with records seen. */
 static int running(struct tkr *rx, int fd, struct tick_rx *t, __u32 n,
 		   __u64 period_ns, const void *b)
