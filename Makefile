@@ -113,14 +113,16 @@ check:
 demo: initramfs
 	@$(S)/vm.sh run -t 600 -- kmbuf-demo
 
-# Every benchmark (kmbuf_chr read paths, kmbuf_blk verified reads) in one
-# guest run; the tables print ratios measured side by side in that run.
+# Every benchmark (kmbuf_chr read paths, kmbuf_blk verified reads on the RAM
+# disk and on NVMe, kmbuf_tick) in one guest run; the tables print ratios
+# measured side by side in that run, and land as CSV files with a chart
+# each in build/bench/latest/ (build/bench/previous: the run before).
 # The guest CPU hides ERMS: TCG emulates `rep movsb` a byte at a time, which
 # would slow copy_to_user() (read(2), pbuf) but not memcpy() (kmbuf), an
 # emulator artefact rather than a kernel cost.  VM_CPU overrides it.
 .PHONY: bench
 bench: initramfs
-	@VM_CPU=$${VM_CPU:-max,-erms} $(S)/vm.sh run -t 1200 -- kmbuf-bench
+	@$(S)/bench-run.sh
 
 static: kernel
 	@$(S)/static.sh

@@ -10,7 +10,7 @@ PKGS=(
 	qemu-system-x86 busybox-static
 	liburing-dev fio nvme-cli
 	sparse ccache
-	python3-sphinx
+	python3-sphinx gnuplot-nox
 )
 
 missing=()

@@ -1,18 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kmbuf_blk benchmark: random reads of 4 KiB and 128 KiB at queue depth 1
- * and 32 from /dev/kmbufblk0, three ways:
+ * and 32.
+ *
+ * From the RAM disk /dev/kmbufblk0, three ways:
  *   a) O_DIRECT into user memory (pread at QD1, io_uring IORING_OP_READ at
  *      QD32), then CRC32C of every block checked in userspace against a
  *      table the application keeps (what users do today);
- *   b) O_DIRECT io_uring IORING_OP_READ at both depths, unverified (the
- *      fio io_uring baseline; fio is not available in the guest, this loop
- *      stands in);
+ *   b) O_DIRECT io_uring IORING_OP_READ at both depths, unverified (a loop
+ *      like fio's io_uring engine);
  *   c) KMBUF_BLK_READ: verified in the kernel, into read-only buffers,
  *      buffers returned in batches.
  * The disk verifies its checksums in every case (it is what it is); a)
  * verifies once more in userspace, as an application that does not trust
- * the path would.  Prints one table line per case and the ratios.
+ * the path would.
+ *
+ * From the guest's NVMe namespace with protection information, which the
+ * block layer verifies on every read (skipped without it):
+ *   a) fio, io_uring engine, O_DIRECT into user memory, fixedbufs=1 (the
+ *      memory pinned once), gtod_reduce=1 (no clock reads per I/O);
+ *   b) the same without fixedbufs (pinned per I/O);
+ *   d) KMBUF_BLK_READ on kmbuf_blk stacked on the namespace: DMA into
+ *      read-only kmbuf buffers, PI verified before the CQE.
+ * Each NVMe case runs its paths in interleaved rounds and reports medians.
+ *
+ * Prints one table line per case with the ratios, and every row as CSV
+ * (bench_csv.h).
  *
  * Usage: bench_blk [seconds per case, default 2]
  */
@@ -26,6 +39,7 @@
 #include <unistd.h>
 
 #include "blk_util.h"
+#include "bench_csv.h"
 
 #define AREA		(48ULL << 20)
 #define BS		4096U
@@ -33,6 +47,10 @@
 #define MAXIO		(128U * 1024)
 #define RO_ID		1
 #define SEED		0xbe9c
+#define NVME_NS		"/dev/nvme0n1"
+#define STK_DEV		"/dev/kmbufblk-nvme0n1"
+#define NVME_AREA	(32ULL << 20)
+#define ROUNDS		3
 
 static __u32 *csums;	/* the application's checksum table */
 static double secs = 2.0;
@@ -45,9 +63,11 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static __u64 area = AREA;	/* the device bytes read */
+
 static __u64 rand_off(unsigned int len)
 {
-	return (__u64)BS * (random() % ((AREA - len) / BS));
+	return (__u64)BS * (random() % ((area - len) / BS));
 }
 
 static int verify(const char *p, __u64 off, unsigned int len)
@@ -190,13 +210,147 @@ static double run_kmbuf(int fd, unsigned int len, unsigned int qd)
 	return n / (t - t0);
 }
 
+/*
+ * IOPS of fio reading @len bytes at random offsets of the first NVME_AREA
+ * bytes of @dev at depth @qd for secs seconds with io_uring and O_DIRECT,
+ * with fixedbufs=1 if @fixed; -1 on failure.  Field 8 of fio's terse
+ * output (version 3) is the read IOPS.
+ */
+static double run_fio(const char *dev, unsigned int len, unsigned int qd,
+		      bool fixed)
+{
+	char cmd[512], line[4096], *p;
+	double iops = -1;
+	int field, n;
+	FILE *f;
+
+	n = snprintf(cmd, sizeof(cmd), "fio --name=bench --filename=%s %s",
+		     dev, "--ioengine=io_uring --direct=1 --rw=randread");
+	n += snprintf(cmd + n, sizeof(cmd) - n,
+		      " --bs=%u --iodepth=%u --size=%llu --runtime=%ums",
+		      len, qd, NVME_AREA, (unsigned int)(secs * 1000));
+	/* gtod_reduce: no clock reads per I/O, as our own loops do */
+	snprintf(cmd + n, sizeof(cmd) - n, " %s %s %s 2>/dev/null",
+		 "--time_based --norandommap --randrepeat=0 --gtod_reduce=1",
+		 fixed ? "--fixedbufs=1" : "",
+		 "--output-format=terse --terse-version=3");
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (fgets(line, sizeof(line), f)) {
+		for (p = line, field = 1; p && field < 8; field++) {
+			p = strchr(p, ';');
+			if (p)
+				p++;
+		}
+		if (p)
+			iops = atof(p);
+	}
+	if (pclose(f))
+		return -1;
+	return iops > 0 ? iops : -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median3(double *v)
+{
+	qsort(v, ROUNDS, sizeof(*v), cmp_double);
+	return v[ROUNDS / 2];
+}
+
+/*
+ * The NVMe table: fio with and without fixed buffers on the namespace,
+ * kmbuf verified reads on kmbuf_blk stacked on it.  0, 4 (skip) or 1.
+ */
+static int bench_nvme(void)
+{
+	static const unsigned int lens[] = { 4096, 128 * 1024 };
+	static const unsigned int qds[] = { 1, 32 };
+	static const char * const names[] = {
+		"(a) fio fixedbufs", "(b) fio", "(d) kmbuf stacked",
+	};
+	double v[3][ROUNDS], m[3];
+	int fd, li, qi, r, p;
+	char *mem;
+	__u64 off;
+
+	if (access(NVME_NS, F_OK)) {
+		printf("\nno NVMe namespace: NVMe table skipped\n");
+		return 4;
+	}
+	if (blk_reload("nr_devices=0 lower=" NVME_NS, STK_DEV)) {
+		fprintf(stderr, "kmbuf_blk lower=" NVME_NS ": no " STK_DEV "\n");
+		return 1;
+	}
+	fd = open(STK_DEV, O_RDWR | O_DIRECT);
+	if (fd < 0 || posix_memalign((void **)&mem, BS, 1 << 20))
+		return 1;
+	/* written through the stacked disk: with protection information */
+	for (off = 0; off < NVME_AREA; off += 1 << 20) {
+		blk_pattern_fill(mem, off, 1 << 20, SEED);
+		if (pwrite(fd, mem, 1 << 20, off) != 1 << 20) {
+			perror(STK_DEV);
+			return 1;
+		}
+	}
+	free(mem);
+	close(fd);
+	area = NVME_AREA;
+
+	printf("\nNVMe namespace with PI (512 + 8, type 1), random reads, ");
+	printf("%d interleaved rounds of %.1f s, medians\n", ROUNDS, secs);
+	printf("%-7s %3s %20s %20s %20s %7s %7s\n", "size", "qd",
+	       names[0], names[1], names[2], "b/a", "d/a");
+	bench_csv("nvme", "case,path,iops,mb_s,ratio");
+	for (li = 0; li < 2; li++) {
+		for (qi = 0; qi < 2; qi++) {
+			unsigned int len = lens[li], qd = qds[qi];
+			char label[32];
+
+			for (r = 0; r < ROUNDS; r++) {
+				v[0][r] = run_fio(NVME_NS, len, qd, true);
+				v[1][r] = run_fio(NVME_NS, len, qd, false);
+				fd = open(STK_DEV, O_RDONLY);
+				v[2][r] = fd < 0 ? -1 : run_kmbuf(fd, len, qd);
+				close(fd);
+				if (v[0][r] <= 0 || v[1][r] <= 0 || v[2][r] <= 0) {
+					fprintf(stderr, "NVMe case %u/%u failed\n",
+						len, qd);
+					return 1;
+				}
+			}
+			for (p = 0; p < 3; p++)
+				m[p] = median3(v[p]);
+			snprintf(label, sizeof(label), "%s qd%u",
+				 len == 4096 ? "4KiB" : "128KiB", qd);
+			printf("%-7s %3u %11.0f;%8.1f %11.0f;%8.1f %11.0f;%8.1f %7.2f %7.2f\n",
+			       len == 4096 ? "4KiB" : "128KiB", qd,
+			       m[0], m[0] * len / 1e6, m[1], m[1] * len / 1e6,
+			       m[2], m[2] * len / 1e6, m[1] / m[0],
+			       m[2] / m[0]);
+			for (p = 0; p < 3; p++)
+				bench_csv("nvme", "%s,%s,%.0f,%.1f,%.3f", label,
+					  names[p], m[p], m[p] * len / 1e6,
+					  m[p] / m[0]);
+		}
+	}
+	blk_reload("", BLK_DEV);	/* as the other benchmarks expect it */
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const unsigned int lens[] = { 4096, 128 * 1024 };
 	static const unsigned int qds[] = { 1, 32 };
 	char *mem;
 	__u64 off;
-	int fd, li, qi;
+	int fd, li, qi, ret;
 
 	if (argc > 1)
 		secs = atof(argv[1]);
@@ -225,12 +379,14 @@ int main(int argc, char **argv)
 	free(mem);
 
 	printf("kmbuf_blk random reads, %.1f s per case (IOPS; MB/s)\n", secs);
+	bench_csv("blk", "case,path,iops,mb_s,ratio");
 	printf("%-7s %3s %18s %18s %18s %7s %7s\n", "size", "qd",
 	       "a) pread+crc", "b) io_uring raw", "c) kmbuf verified",
 	       "c/a", "c/b");
 	for (li = 0; li < 2; li++) {
 		for (qi = 0; qi < 2; qi++) {
 			unsigned int len = lens[li], qd = qds[qi];
+			char label[32];
 			double a, b, c;
 			int fd2;
 
@@ -248,8 +404,18 @@ int main(int argc, char **argv)
 			       len == 4096 ? "4KiB" : "128KiB", qd,
 			       a, a * len / 1e6, b, b * len / 1e6,
 			       c, c * len / 1e6, c / a, c / b);
+			snprintf(label, sizeof(label), "%s qd%u",
+				 len == 4096 ? "4KiB" : "128KiB", qd);
+			bench_csv("blk", "%s,a) pread+crc,%.0f,%.1f,1.000",
+				  label, a, a * len / 1e6);
+			bench_csv("blk", "%s,b) io_uring raw,%.0f,%.1f,%.3f",
+				  label, b, b * len / 1e6, b / a);
+			bench_csv("blk", "%s,c) kmbuf verified,%.0f,%.1f,%.3f",
+				  label, c, c * len / 1e6, c / a);
 		}
 	}
 	close(fd);
-	return 0;
+	free(csums);
+	ret = bench_nvme();
+	return ret == 4 ? 0 : ret;
 }

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "chr_util.h"
+#include "bench_csv.h"
 
 #define NR_BUFS		64
 #define QD		32
@@ -393,12 +394,19 @@ static void summarize(struct path *p, int n)
 	p->spread = p->median ? (v[n - 1] - v[0]) * 100 / p->median : 0;
 }
 
-/* One table row: @label (a size or a count), @p at @size, vs @base. */
-static void row(__u32 label, __u32 size, const struct path *p, double base)
+/*
+ * One row of @table: @label (a size or a count), @p at @size, vs @base;
+ * printed and as CSV.
+ */
+static void row(const char *table, __u32 label, __u32 size,
+		const struct path *p, double base)
 {
 	printf("%8u  %-22s %12.0f %10.1f %8.2fx %7.0f%%\n", label, p->name,
 	       p->median, p->median * size / 1e6,
 	       base ? p->median / base : 0, p->spread);
+	bench_csv(table, "%u,%s,%.0f,%.1f,%.3f,%.0f", label, p->name,
+		  p->median, p->median * size / 1e6,
+		  base ? p->median / base : 0, p->spread);
 }
 
 static void usage(const char *prog)
@@ -457,6 +465,7 @@ int main(int argc, char **argv)
 	       "every record's sequence number checked");
 	printf("%8s  %-22s %12s %10s %9s %8s\n", "record", "path", "ops/s",
 	       "MB/s", "vs read", "spread");
+	bench_csv("chr", "case,path,ops_s,mb_s,ratio,spread_pct");
 	for (i = 0; i < nr_sizes; i++) {
 		double ma, mb, mc, md, mm;
 		struct path *p;
@@ -469,7 +478,8 @@ int main(int argc, char **argv)
 		for (p = paths; p < paths + NR_PATHS; p++) {
 			summarize(p, rounds);
 			if (strchr(only, p->key))
-				row(sizes[i], sizes[i], p, paths[READ].median);
+				row("chr", sizes[i], sizes[i], p,
+				    paths[READ].median);
 		}
 		ma = paths[READ].median;
 		mb = paths[PBUF].median;
@@ -512,8 +522,9 @@ int main(int argc, char **argv)
 		printf("\nkmbuf ring size, 512 B records\n");
 		printf("%8s  %-22s %12s %10s %9s %8s\n", "buffers", "path",
 		       "ops/s", "MB/s", "vs 64", "spread");
-		row(64, 512, &small, small.median);
-		row(65536, 512, &large, small.median);
+		bench_csv("chr_ring", "case,path,ops_s,mb_s,ratio,spread_pct");
+		row("chr_ring", 64, 512, &small, small.median);
+		row("chr_ring", 65536, 512, &large, small.median);
 	}
 	if (bad) {
 		printf("%lu records had the wrong sequence number or size\n",

@@ -31,6 +31,7 @@
 #include <sys/resource.h>
 
 #include "tick_util.h"
+#include "bench_csv.h"
 
 #define UD_RET		(1ULL << 62)
 #define SLOTS		65536
@@ -332,6 +333,15 @@ int main(int argc, char **argv)
 	       sh.setup_s);
 	printf("shared / per-stream: throughput %.2fx, buffer memory 1/%.0f\n",
 	       mps ? msh / mps : 0, (double)ps.held / sh.held);
+	/* two cases, each path's ratio to per-stream rings */
+	bench_csv("tick", "case,path,value,ratio");
+	bench_csv("tick", "records/s,%s,%.0f,1.000", ps.name, mps);
+	bench_csv("tick", "records/s,%s,%.0f,%.3f", sh.name, msh,
+		  mps ? msh / mps : 0);
+	bench_csv("tick", "buffer bytes,%s,%llu,1.000", ps.name,
+		  (unsigned long long)ps.held);
+	bench_csv("tick", "buffer bytes,%s,%llu,%.5f", sh.name,
+		  (unsigned long long)sh.held, (double)sh.held / ps.held);
 	if (bad)
 		printf("%lu records or RETURNs were wrong\n", bad);
 	return bad ? 1 : 0;
