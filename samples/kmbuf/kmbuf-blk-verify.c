@@ -2,16 +2,21 @@
 /*
  * Verified zero-copy reads from kmbuf_blk into read-only kernel buffers.
  *
- * The disk keeps a CRC32C per block.  This program binds a kmbuf ring,
- * built on a memory region userspace can only map read-only, to the disk,
- * reads through it, and shows:
+ * A kmbuf_blk RAM disk keeps a CRC32C per block; a disk stacked on an NVMe
+ * namespace formatted with protection information (kmbuf_blk lower=) has
+ * the device DMA into the buffer and the block layer check the PI.  This
+ * program binds a kmbuf ring, built on a memory region userspace can only
+ * map read-only, to the disk, reads through it, and shows:
  *   1. the data lands in the kernel buffer named by the CQE, verified;
  *   2. userspace cannot change that buffer: mprotect(), a writable mmap(),
  *      a store and /proc/self/mem all fail;
- *   3. a block corrupted behind the checksum's back (debugfs knob) fails
- *      the read with EBADMSG, and the buffer goes back to the ring.
+ *   3. a block corrupted behind the check's back (the RAM disk's debugfs
+ *      knob; on NVMe a bad guard tag planted with nvme-cli) fails the read
+ *      with EBADMSG: no buffer is consumed, and the verified data read
+ *      before is unchanged.
  *
- * Usage: kmbuf-blk-verify [/dev/kmbufblkN]   (loads kmbuf_blk if needed)
+ * Usage: kmbuf-blk-verify [/dev/kmbufblkN | /dev/kmbufblk-nvme0n1]
+ * (loads kmbuf_blk if needed)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,8 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <stdbool.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <linux/fs.h>
 
 #include <linux/io_uring.h>	/* the tree's uapi, before liburing's copy */
 #include <liburing.h>
@@ -74,6 +82,49 @@ static void on_segv(int sig)
 	_exit(42);
 }
 
+/*
+ * Corrupt 4 KiB block @block of stacked disk @dev: rewrite its first
+ * logical block on the NVMe namespace below with its own data @data and
+ * reference tag but a wrong guard tag, with PRINFO 0 so the controller
+ * stores the metadata as given.  The stacked disk claims the namespace,
+ * so nvme-cli needs --force.
+ */
+static int plant_bad_guard(const char *dev, int fd, __u64 block,
+			   const char *data)
+{
+	const char *name = strrchr(dev, '/') ? strrchr(dev, '/') + 1 : dev;
+	const char *lower = strchr(name, '-') + 1;
+	unsigned char md[8] = { 0xde, 0xad };
+	char cmd[320];
+	__u64 lba;
+	int lbs, n;
+	FILE *f;
+
+	if (ioctl(fd, BLKSSZGET, &lbs))
+		return -errno;
+	lba = block * BLOCK / lbs;
+	md[4] = lba >> 24;
+	md[5] = lba >> 16;
+	md[6] = lba >> 8;
+	md[7] = lba;
+	f = fopen("/tmp/kmbuf-blk-verify.data", "w");
+	if (!f || fwrite(data, lbs, 1, f) != 1 || fclose(f))
+		return -EIO;
+	f = fopen("/tmp/kmbuf-blk-verify.md", "w");
+	if (!f || fwrite(md, sizeof(md), 1, f) != 1 || fclose(f))
+		return -EIO;
+	n = snprintf(cmd, sizeof(cmd), "nvme write /dev/%s --start-block=%llu",
+		     lower, (unsigned long long)lba);
+	n += snprintf(cmd + n, sizeof(cmd) - n, " %s --data-size=%d %s",
+		      "--block-count=0", lbs,
+		      "--data=/tmp/kmbuf-blk-verify.data");
+	snprintf(cmd + n, sizeof(cmd) - n, " %s %s >/dev/null",
+		 "--metadata-size=8 --metadata=/tmp/kmbuf-blk-verify.md",
+		 "--prinfo=0 --force");
+	printf("$ %s\n", cmd);
+	return system(cmd) ? -EIO : 0;
+}
+
 static int corrupt_block(const char *dev, __u64 block)
 {
 	char path[128];
@@ -99,7 +150,11 @@ int main(int argc, char **argv)
 	struct io_uring ring;
 	char *data, *buf, expect[80];
 	int fd, ret, status, mfd;
+	const char *name = strrchr(dev, '/') ? strrchr(dev, '/') + 1 : dev;
+	bool stacked = strchr(name, '-');
 	__u32 cflags, bid;
+	unsigned int held;
+	int res;
 	__u64 off;
 	pid_t pid;
 
@@ -177,19 +232,40 @@ int main(int argc, char **argv)
 	if (give_back(&ring, fd, bid) != 1)
 		return 1;
 
-	/* 3. corruption behind the checksum's back is detected */
-	ret = corrupt_block(dev, 5);
-	if (ret) {
-		fprintf(stderr, "corrupt: %s (is debugfs mounted?)\n",
-			strerror(-ret));
+	/* 3. corruption behind the check's back is detected */
+	res = run(&ring, fd, KMBUF_BLK_READ, 0, BLOCK, 0, &cflags);
+	if (res != BLOCK)
 		return 1;
+	held = cflags >> IORING_CQE_BUFFER_SHIFT;
+	if (stacked) {
+		ret = plant_bad_guard(dev, fd, 5, data + 5 * BLOCK);
+		if (ret) {
+			fprintf(stderr, "nvme write: %s\n", strerror(-ret));
+			return 1;
+		}
+		printf("planted a bad guard tag on block 5 %s\n",
+		       "(its data and reference tag left alone)");
+	} else {
+		ret = corrupt_block(dev, 5);
+		if (ret) {
+			fprintf(stderr, "corrupt: %s (is debugfs mounted?)\n",
+				strerror(-ret));
+			return 1;
+		}
+		printf("corrupted the data of block 5 (its checksum left alone)\n");
 	}
-	printf("corrupted the data of block 5 (its checksum left alone)\n");
 	ret = run(&ring, fd, KMBUF_BLK_READ, 0, BUF_SIZE, 0, &cflags);
 	if (ret != -EBADMSG || (cflags & IORING_CQE_F_BUFFER))
 		return 1;
 	printf("verified read of blocks 0-15: %s, no buffer consumed\n",
 	       strerror(-ret));
+	buf = (char *)r.addr + (size_t)held * BUF_SIZE;
+	if (memcmp(buf, data, BLOCK))
+		return 1;
+	printf("buffer %u, read before, still holds verified block 0: %s",
+	       held, buf);
+	if (give_back(&ring, fd, held) != 1)
+		return 1;
 	ret = run(&ring, fd, KMBUF_BLK_READ, 6 * BLOCK, BLOCK, 0, &cflags);
 	if (ret != BLOCK)
 		return 1;
@@ -201,7 +277,7 @@ int main(int argc, char **argv)
 	printf("block 6 is fine: %s", buf);
 	if (give_back(&ring, fd, bid) != 1)
 		return 1;
-	/* repair: rewrite the block, which stores a fresh checksum */
+	/* repair: rewrite the block, which stores a fresh checksum or PI */
 	if (pwrite(fd, data + 5 * BLOCK, BLOCK, 5 * BLOCK) != BLOCK)
 		return 1;
 	ret = run(&ring, fd, KMBUF_BLK_READ, 0, BUF_SIZE, 0, &cflags);
