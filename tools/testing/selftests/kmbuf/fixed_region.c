@@ -42,7 +42,6 @@
 #define NSLOTS		8
 #define UD_IO		0x10
 #define UD_TAG		0x7a67
-#define TMPF		"/tmp/fixed_region.dat"
 
 static size_t pg;
 
@@ -133,13 +132,10 @@ static int cqe_within(struct io_uring *ring, int ms, __u64 *ud, int *res)
 	return 0;
 }
 
+/* An unnamed file on the guest's tmpfs. */
 static int tmpfile_open(int extra)
 {
-	int fd = open(TMPF, O_RDWR | O_CREAT | O_TRUNC | extra, 0600);
-
-	if (fd >= 0)
-		unlink(TMPF);
-	return fd;
+	return open("/tmp", O_TMPFILE | O_RDWR | extra, 0600);
 }
 
 /* Does the ring's fdinfo list slot @slot as a kernel buffer of @len bytes? */
@@ -786,9 +782,36 @@ TEST(close_ring_in_flight)
 }
 
 /*
- * A slot keeps its region's RLIMIT_MEMLOCK charge (and pages): cloned to
- * another ring, it outlives the source ring, and the charge comes back
- * only when the clone's table is unregistered, or the clone goes.
+ * Through slot 0 of @ring: a pipe's bytes into it with READ_FIXED, then
+ * out to a file with WRITE_FIXED; 0 if the file got them.
+ */
+static int slot_round_trip(struct io_uring *ring)
+{
+	char in[512], out[512];
+	int pfd[2], fd, ret = 1;
+
+	fd = tmpfile_open(0);
+	if (fd < 0 || pipe(pfd))
+		return 1;
+	fill(in, sizeof(in), 29);
+	if (write(pfd[1], in, sizeof(in)) == sizeof(in) &&
+	    read_fixed(ring, pfd[0], 0, 3 * pg + 1, sizeof(in), 0) ==
+	    sizeof(in) &&
+	    write_fixed(ring, fd, 0, 3 * pg + 1, sizeof(in), 0) ==
+	    sizeof(in) &&
+	    pread(fd, out, sizeof(out), 0) == sizeof(out))
+		ret = memcmp(in, out, sizeof(in)) ? 1 : 0;
+	close(fd);
+	close(pfd[0]);
+	close(pfd[1]);
+	return ret;
+}
+
+/*
+ * A slot keeps its region's RLIMIT_MEMLOCK charge and pages: cloned to
+ * another ring, it outlives the source ring (I/O on the clone after the
+ * source is freed reaches live pages), and the charge comes back only
+ * when the clone's table is unregistered, or the clone goes.
  */
 static int clone_keeps_charge(bool unregister)
 {
@@ -810,7 +833,10 @@ static int clone_keeps_charge(bool unregister)
 		return 3;
 	kmbuf_region_unmap(&r);
 	io_uring_queue_exit(&src);
-	/* the source ring is freed meanwhile; the charge stays */
+	usleep(300 * 1000);	/* the source ring is freed meanwhile */
+	if (slot_round_trip(&dst))
+		return 8;
+	/* and the charge stays */
 	for (i = 0; i < 10; i++) {
 		if (can_charge(1) != -ENOMEM)
 			return 4;
