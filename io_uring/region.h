@@ -10,6 +10,7 @@
 #define IORING_MAP_REGION_SHIFT		16
 
 struct io_ring_ctx;
+struct io_uring_rsrc_update2;
 struct vm_area_struct;
 
 int io_register_mem_region(struct io_ring_ctx *ctx, void __user *uarg);
@@ -17,5 +18,8 @@ void io_regions_free(struct io_ring_ctx *ctx);
 void *io_region_validate_mmap(struct io_ring_ctx *ctx, unsigned long pgoff,
 			      size_t len);
 int io_region_mmap(struct io_ring_ctx *ctx, struct vm_area_struct *vma);
+int io_region_bufs_update(struct io_ring_ctx *ctx,
+			  struct io_uring_rsrc_update2 *up,
+			  unsigned int nr_args);
 
 #endif

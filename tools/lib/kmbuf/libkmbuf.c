@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 
 #include "libkmbuf.h"
 
@@ -167,6 +168,62 @@ int kmbuf_region_wait(int ring_fd, unsigned int min_complete, size_t offset)
 				    IORING_ENTER_EXT_ARG_REG,
 				    (const void *)offset,
 				    sizeof(struct io_uring_reg_wait));
+}
+
+int kmbuf_fixed_table(int ring_fd, unsigned int nr)
+{
+	struct io_uring_rsrc_register rr;
+
+	memset(&rr, 0, sizeof(rr));
+	rr.nr = nr;
+	rr.flags = IORING_RSRC_REGISTER_SPARSE;
+	return kmbuf_io_uring_register(ring_fd, IORING_REGISTER_BUFFERS2, &rr,
+				       sizeof(rr));
+}
+
+int kmbuf_fixed_regions(int ring_fd, unsigned int slot,
+			const struct io_uring_region_buf *descs,
+			const __u64 *tags, unsigned int nr)
+{
+	struct io_uring_rsrc_update2 up;
+
+	memset(&up, 0, sizeof(up));
+	up.offset = slot;
+	up.resv = IORING_RSRC_UPDATE_MEM_REGION;
+	up.data = (__u64)(uintptr_t)descs;
+	up.tags = (__u64)(uintptr_t)tags;
+	up.nr = nr;
+	return kmbuf_io_uring_register(ring_fd, IORING_REGISTER_BUFFERS_UPDATE,
+				       &up, sizeof(up));
+}
+
+int kmbuf_fixed_region(int ring_fd, unsigned int slot, __u32 region_id,
+		       __u64 offset, __u64 len, __u64 tag)
+{
+	struct io_uring_region_buf rb;
+	int ret;
+
+	memset(&rb, 0, sizeof(rb));
+	rb.region_id = region_id;
+	rb.offset = offset;
+	rb.len = len;
+	ret = kmbuf_fixed_regions(ring_fd, slot, &rb, tag ? &tag : NULL, 1);
+	return ret == 1 ? 0 : ret < 0 ? ret : -EIO;
+}
+
+int kmbuf_fixed_clear(int ring_fd, unsigned int slot)
+{
+	struct io_uring_rsrc_update2 up;
+	struct iovec iov = { NULL, 0 };
+	int ret;
+
+	memset(&up, 0, sizeof(up));
+	up.offset = slot;
+	up.data = (__u64)(uintptr_t)&iov;
+	up.nr = 1;
+	ret = kmbuf_io_uring_register(ring_fd, IORING_REGISTER_BUFFERS_UPDATE,
+				      &up, sizeof(up));
+	return ret == 1 ? 0 : ret < 0 ? ret : -EIO;
 }
 
 void kmbuf_prep_uring_cmd(struct io_uring_sqe *sqe, int fd, __u32 cmd_op,

@@ -14,11 +14,12 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <linux/io_uring.h>
 #include <liburing.h>
 #include <linux/kmbuf.h>
 
-#ifndef IORING_MEM_REGION_RDONLY	/* a #define, unlike the register opcode */
+#if !defined(IORING_MEM_REGION_RDONLY) || !defined(IORING_RSRC_UPDATE_MEM_REGION)
 #error "<linux/io_uring.h> lacks the kmbuf region uapi: build with the tree's uapi headers"
 #endif
 
@@ -105,6 +106,68 @@ int kmbuf_region_register_user(int ring_fd, __u32 id, void *addr,
  * io_uring_enter(2) returns, e.g. -ETIME on timeout.
  */
 int kmbuf_region_wait(int ring_fd, unsigned int min_complete, size_t offset);
+
+/*
+ * Registered buffers on memory regions (IORING_RSRC_UPDATE_MEM_REGION):
+ * a slot of the ring's registered-buffer table that covers a range of a
+ * region, usable with READ_FIXED, WRITE_FIXED and the other fixed-buffer
+ * requests, without any page being pinned.  The address of such a request
+ * is a byte offset into the range (kmbuf_prep_read_fixed() and
+ * kmbuf_prep_write_fixed() take one); a range of a read-only region is a
+ * source only (READ_FIXED into it fails with -EFAULT).  See
+ * Documentation/io_uring/kmbuf_fixed.rst.
+ */
+
+/*
+ * Register a table of @nr empty registered-buffer slots
+ * (IORING_REGISTER_BUFFERS2, IORING_RSRC_REGISTER_SPARSE).  -EBUSY if the
+ * ring has a table already.
+ */
+int kmbuf_fixed_table(int ring_fd, unsigned int nr);
+
+/*
+ * Fill the empty slot @slot with bytes @offset to @offset + @len of region
+ * @region_id (both multiples of the page size, @len at most 1 GiB).  A
+ * non-zero @tag is posted as a CQE (user_data @tag, res 0) once the slot's
+ * buffer is released: emptied and no longer used by any request.  Errors:
+ * -EINVAL (bad range, @slot outside the table), -EOVERFLOW, -ENOENT (no
+ * such region), -EBUSY (slot in use), -ENXIO (no table), -ENOMEM.
+ */
+int kmbuf_fixed_region(int ring_fd, unsigned int slot, __u32 region_id,
+		       __u64 offset, __u64 len, __u64 tag);
+
+/*
+ * Fill slots @slot to @slot + @nr - 1 from @descs, with @tags (NULL: no
+ * tags).  Returns how many were filled, or the first one's error if none
+ * was; a later one stopped the batch with its own error.
+ */
+int kmbuf_fixed_regions(int ring_fd, unsigned int slot,
+			const struct io_uring_region_buf *descs,
+			const __u64 *tags, unsigned int nr);
+
+/*
+ * Empty slot @slot, whatever it holds: requests using its buffer keep it
+ * until they complete.
+ */
+int kmbuf_fixed_clear(int ring_fd, unsigned int slot);
+
+/* READ_FIXED into slot @slot at byte @slot_off of its range. */
+static inline void kmbuf_prep_read_fixed(struct io_uring_sqe *sqe, int fd,
+					 unsigned int slot, __u64 slot_off,
+					 unsigned int len, __u64 file_off)
+{
+	io_uring_prep_read_fixed(sqe, fd, (void *)(uintptr_t)slot_off, len,
+				 file_off, (int)slot);
+}
+
+/* WRITE_FIXED from slot @slot at byte @slot_off of its range. */
+static inline void kmbuf_prep_write_fixed(struct io_uring_sqe *sqe, int fd,
+					  unsigned int slot, __u64 slot_off,
+					  unsigned int len, __u64 file_off)
+{
+	io_uring_prep_write_fixed(sqe, fd, (const void *)(uintptr_t)slot_off,
+				  len, file_off, (int)slot);
+}
 
 /*
  * Turn @sqe into IORING_OP_URING_CMD @cmd_op on @fd with uring_cmd flags
