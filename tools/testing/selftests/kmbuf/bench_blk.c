@@ -20,6 +20,9 @@
  *   a) fio, io_uring engine, O_DIRECT into user memory, fixedbufs=1 (the
  *      memory pinned once), gtod_reduce=1 (no clock reads per I/O);
  *   b) the same without fixedbufs (pinned per I/O);
+ *   c) IORING_OP_READ_FIXED, O_DIRECT, into a writable memory region
+ *      placed in a registered-buffer slot (IORING_RSRC_UPDATE_MEM_REGION:
+ *      nothing pinned at all, the region owns its pages), our loop;
  *   d) KMBUF_BLK_READ on kmbuf_blk stacked on the namespace: DMA into
  *      read-only kmbuf buffers, PI verified before the CQE.
  * Each NVMe case runs its paths in interleaved rounds and reports medians.
@@ -51,6 +54,7 @@
 #define STK_DEV		"/dev/kmbufblk-nvme0n1"
 #define NVME_AREA	(32ULL << 20)
 #define ROUNDS		3
+#define RW_ID		2		/* (c)'s region */
 
 static __u32 *csums;	/* the application's checksum table */
 static double secs = 2.0;
@@ -143,6 +147,60 @@ static double run_direct(int fd, unsigned int len, unsigned int qd,
 	}
 	io_uring_queue_exit(&ring);	/* waits for the reads still in flight */
 	free(mem);
+	return n / (t - t0);
+}
+
+/*
+ * NVMe (c): READ_FIXED at depth @qd into slot 0, which holds a writable
+ * region of @qd buffers of @len bytes; the loop of run_direct()'s io_uring
+ * path.
+ */
+static double run_region_fixed(int fd, unsigned int len, unsigned int qd)
+{
+	size_t size = ((size_t)qd * len + 4095) & ~4095UL;
+	struct kmbuf_region r;
+	struct io_uring ring;
+	unsigned long n = 0;
+	double t0, t;
+	unsigned int i;
+
+	if (io_uring_queue_init(qd, &ring, 0) ||
+	    kmbuf_region_create(ring.ring_fd, RW_ID, size, 0, 0, &r) ||
+	    kmbuf_fixed_table(ring.ring_fd, 1) ||
+	    kmbuf_fixed_region(ring.ring_fd, 0, RW_ID, 0, size, 0) != 1) {
+		fprintf(stderr, "region slot setup failed\n");
+		return -1;
+	}
+	t0 = now();
+	for (i = 0; i < qd; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		kmbuf_prep_read_fixed(sqe, fd, 0, (__u64)i * len, len,
+				      rand_off(len));
+		sqe->user_data = i;
+	}
+	io_uring_submit(&ring);
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		struct io_uring_sqe *sqe;
+
+		if (io_uring_wait_cqe(&ring, &cqe) || cqe->res != (int)len)
+			return -1;
+		i = cqe->user_data;
+		io_uring_cqe_seen(&ring, cqe);
+		n++;
+		t = now();
+		if (t - t0 >= secs)
+			break;
+		sqe = io_uring_get_sqe(&ring);
+		kmbuf_prep_read_fixed(sqe, fd, 0, (__u64)i * len, len,
+				      rand_off(len));
+		sqe->user_data = i;
+		if (!io_uring_cq_ready(&ring))
+			io_uring_submit_and_wait(&ring, 1);
+	}
+	io_uring_queue_exit(&ring);	/* waits for the reads still in flight */
+	kmbuf_region_unmap(&r);
 	return n / (t - t0);
 }
 
@@ -273,9 +331,10 @@ static int bench_nvme(void)
 	static const unsigned int lens[] = { 4096, 128 * 1024 };
 	static const unsigned int qds[] = { 1, 32 };
 	static const char * const names[] = {
-		"(a) fio fixedbufs", "(b) fio", "(d) kmbuf stacked",
+		"(a) fio fixedbufs", "(b) fio", "(c) region slot",
+		"(d) kmbuf stacked",
 	};
-	double v[3][ROUNDS], m[3];
+	double v[4][ROUNDS], m[4];
 	int fd, li, qi, r, p;
 	char *mem;
 	__u64 off;
@@ -305,8 +364,8 @@ static int bench_nvme(void)
 
 	printf("\nNVMe namespace with PI (512 + 8, type 1), random reads, ");
 	printf("%d interleaved rounds of %.1f s, medians\n", ROUNDS, secs);
-	printf("%-7s %3s %20s %20s %20s %7s %7s\n", "size", "qd",
-	       names[0], names[1], names[2], "b/a", "d/a");
+	printf("%-7s %3s %19s %19s %19s %19s %5s %5s %5s\n", "size", "qd",
+	       names[0], names[1], names[2], names[3], "b/a", "c/a", "d/a");
 	bench_csv("nvme", "case,path,iops,mb_s,ratio");
 	for (li = 0; li < 2; li++) {
 		for (qi = 0; qi < 2; qi++) {
@@ -316,25 +375,31 @@ static int bench_nvme(void)
 			for (r = 0; r < ROUNDS; r++) {
 				v[0][r] = run_fio(NVME_NS, len, qd, true);
 				v[1][r] = run_fio(NVME_NS, len, qd, false);
-				fd = open(STK_DEV, O_RDONLY);
-				v[2][r] = fd < 0 ? -1 : run_kmbuf(fd, len, qd);
+				fd = open(NVME_NS, O_RDONLY | O_DIRECT);
+				v[2][r] = fd < 0 ? -1 :
+					  run_region_fixed(fd, len, qd);
 				close(fd);
-				if (v[0][r] <= 0 || v[1][r] <= 0 || v[2][r] <= 0) {
-					fprintf(stderr, "NVMe case %u/%u failed\n",
-						len, qd);
+				fd = open(STK_DEV, O_RDONLY);
+				v[3][r] = fd < 0 ? -1 : run_kmbuf(fd, len, qd);
+				close(fd);
+				for (p = 0; p < 4; p++) {
+					if (v[p][r] > 0)
+						continue;
+					fprintf(stderr, "NVMe %u/%u: %s failed\n",
+						len, qd, names[p]);
 					return 1;
 				}
 			}
-			for (p = 0; p < 3; p++)
+			for (p = 0; p < 4; p++)
 				m[p] = median3(v[p]);
 			snprintf(label, sizeof(label), "%s qd%u",
 				 len == 4096 ? "4KiB" : "128KiB", qd);
-			printf("%-7s %3u %11.0f;%8.1f %11.0f;%8.1f %11.0f;%8.1f %7.2f %7.2f\n",
-			       len == 4096 ? "4KiB" : "128KiB", qd,
-			       m[0], m[0] * len / 1e6, m[1], m[1] * len / 1e6,
-			       m[2], m[2] * len / 1e6, m[1] / m[0],
-			       m[2] / m[0]);
-			for (p = 0; p < 3; p++)
+			printf("%-7s %3u", len == 4096 ? "4KiB" : "128KiB", qd);
+			for (p = 0; p < 4; p++)
+				printf(" %10.0f;%8.1f", m[p], m[p] * len / 1e6);
+			printf(" %5.2f %5.2f %5.2f\n", m[1] / m[0], m[2] / m[0],
+			       m[3] / m[0]);
+			for (p = 0; p < 4; p++)
 				bench_csv("nvme", "%s,%s,%.0f,%.1f,%.3f", label,
 					  names[p], m[p], m[p] * len / 1e6,
 					  m[p] / m[0]);
