@@ -938,7 +938,10 @@ TEST(rmmod)
 
 /*
  * A queue of two tags under 32 reads: submissions that find the queue
- * full are resubmitted from task work, and all complete correctly.
+ * full are resubmitted from task work, and all complete correctly.  Each
+ * request takes 100 ms, so the two tags stay busy while all 32 are
+ * submitted even on a loaded TCG host (with 2 ms, submitting could be
+ * slow enough for no read to find the queue full).
  */
 TEST(queue_full)
 {
@@ -952,7 +955,7 @@ TEST(queue_full)
 	ASSERT_EQ(0, system("modprobe kmbuf_blk queue_depth=2"));
 	ASSERT_EQ(0, ctx_init(&c, O_RDWR | O_DIRECT));
 	ASSERT_EQ(0, write_pattern(c.fd, 0, NBUF * BUFSZ, SEED));
-	ASSERT_EQ(0, blk_dbg_write("delay_us", 2000));
+	ASSERT_EQ(0, blk_dbg_write("delay_us", 100000));
 	for (i = 0; i < NBUF; i++)
 		ASSERT_EQ(0, blk_queue(&c.ring, c.fd, KMBUF_BLK_READ,
 				       (__u64)i * BUFSZ, BUFSZ, 0, 0, i));
