@@ -84,24 +84,49 @@ static int verify(const char *p, __u64 off, unsigned int len)
 	return 0;
 }
 
+/* How run_direct() reads. */
+enum direct_mode {
+	PREAD,		/* pread() into user memory */
+	URING,		/* io_uring IORING_OP_READ into user memory */
+	SLOT,		/* IORING_OP_READ_FIXED into a region slot (NVMe c) */
+};
+
+/* Queue the read of buffer @i: into @mem, or slot 0 at the same offset. */
+static void prep_read(struct io_uring *ring, enum direct_mode mode, int fd,
+		      char *mem, unsigned int i, unsigned int len, __u64 off)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (mode == SLOT)
+		kmbuf_prep_read_fixed(sqe, fd, 0, (__u64)i * len, len, off);
+	else
+		io_uring_prep_read(sqe, fd, mem + (size_t)i * len, len, off);
+	sqe->user_data = i;
+}
+
 /*
- * a) and b): O_DIRECT reads into user memory, optionally verified; pread()
- * at queue depth 1 unless @uring, else io_uring IORING_OP_READ
+ * O_DIRECT random reads of @len bytes at depth @qd (1 for PREAD), for
+ * secs seconds, optionally verified against the checksum table; ops/s.
+ * a) and b) read into user memory; NVMe (c) reads with READ_FIXED into
+ * slot 0, which holds a writable memory region of @qd buffers
+ * (IORING_RSRC_UPDATE_MEM_REGION: nothing pinned).
  */
 static double run_direct(int fd, unsigned int len, unsigned int qd,
-			 bool check, bool uring)
+			 bool check, enum direct_mode mode)
 {
+	size_t size = ((size_t)qd * len + 4095) & ~4095UL;
+	struct kmbuf_region r = { };
 	struct io_uring ring;
-	char *mem;
+	char *mem = NULL;
 	unsigned long n = 0;
 	__u64 offs[32];
 	double t0, t;
 	unsigned int i;
 
-	if (posix_memalign((void **)&mem, BS, (size_t)qd * len))
+	if (mode != SLOT && posix_memalign((void **)&mem, BS, size))
 		return -1;
 	t0 = now();
-	if (!uring) {
+	if (mode == PREAD) {
 		do {
 			__u64 off = rand_off(len);
 
@@ -116,17 +141,23 @@ static double run_direct(int fd, unsigned int len, unsigned int qd,
 	}
 	if (io_uring_queue_init(qd, &ring, 0))
 		return -1;
+	if (mode == SLOT) {
+		if (kmbuf_region_create(ring.ring_fd, RW_ID, size, 0, 0, &r) ||
+		    kmbuf_fixed_table(ring.ring_fd, 1) ||
+		    kmbuf_fixed_region(ring.ring_fd, 0, RW_ID, 0, size, 0) != 1) {
+			fprintf(stderr, "region slot setup failed\n");
+			return -1;
+		}
+		mem = r.addr;
+		t0 = now();
+	}
 	for (i = 0; i < qd; i++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-
 		offs[i] = rand_off(len);
-		io_uring_prep_read(sqe, fd, mem + (size_t)i * len, len, offs[i]);
-		sqe->user_data = i;
+		prep_read(&ring, mode, fd, mem, i, len, offs[i]);
 	}
 	io_uring_submit(&ring);
 	for (;;) {
 		struct io_uring_cqe *cqe;
-		struct io_uring_sqe *sqe;
 
 		if (io_uring_wait_cqe(&ring, &cqe) || cqe->res != (int)len)
 			return -1;
@@ -138,69 +169,16 @@ static double run_direct(int fd, unsigned int len, unsigned int qd,
 		t = now();
 		if (t - t0 >= secs)
 			break;
-		sqe = io_uring_get_sqe(&ring);
 		offs[i] = rand_off(len);
-		io_uring_prep_read(sqe, fd, mem + (size_t)i * len, len, offs[i]);
-		sqe->user_data = i;
+		prep_read(&ring, mode, fd, mem, i, len, offs[i]);
 		if (!io_uring_cq_ready(&ring))
 			io_uring_submit_and_wait(&ring, 1);
 	}
 	io_uring_queue_exit(&ring);	/* waits for the reads still in flight */
-	free(mem);
-	return n / (t - t0);
-}
-
-/*
- * NVMe (c): READ_FIXED at depth @qd into slot 0, which holds a writable
- * region of @qd buffers of @len bytes; the loop of run_direct()'s io_uring
- * path.
- */
-static double run_region_fixed(int fd, unsigned int len, unsigned int qd)
-{
-	size_t size = ((size_t)qd * len + 4095) & ~4095UL;
-	struct kmbuf_region r;
-	struct io_uring ring;
-	unsigned long n = 0;
-	double t0, t;
-	unsigned int i;
-
-	if (io_uring_queue_init(qd, &ring, 0) ||
-	    kmbuf_region_create(ring.ring_fd, RW_ID, size, 0, 0, &r) ||
-	    kmbuf_fixed_table(ring.ring_fd, 1) ||
-	    kmbuf_fixed_region(ring.ring_fd, 0, RW_ID, 0, size, 0) != 1) {
-		fprintf(stderr, "region slot setup failed\n");
-		return -1;
-	}
-	t0 = now();
-	for (i = 0; i < qd; i++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-
-		kmbuf_prep_read_fixed(sqe, fd, 0, (__u64)i * len, len,
-				      rand_off(len));
-		sqe->user_data = i;
-	}
-	io_uring_submit(&ring);
-	for (;;) {
-		struct io_uring_cqe *cqe;
-		struct io_uring_sqe *sqe;
-
-		if (io_uring_wait_cqe(&ring, &cqe) || cqe->res != (int)len)
-			return -1;
-		i = cqe->user_data;
-		io_uring_cqe_seen(&ring, cqe);
-		n++;
-		t = now();
-		if (t - t0 >= secs)
-			break;
-		sqe = io_uring_get_sqe(&ring);
-		kmbuf_prep_read_fixed(sqe, fd, 0, (__u64)i * len, len,
-				      rand_off(len));
-		sqe->user_data = i;
-		if (!io_uring_cq_ready(&ring))
-			io_uring_submit_and_wait(&ring, 1);
-	}
-	io_uring_queue_exit(&ring);	/* waits for the reads still in flight */
-	kmbuf_region_unmap(&r);
+	if (mode == SLOT)
+		kmbuf_region_unmap(&r);
+	else
+		free(mem);
 	return n / (t - t0);
 }
 
@@ -377,7 +355,7 @@ static int bench_nvme(void)
 				v[1][r] = run_fio(NVME_NS, len, qd, false);
 				fd = open(NVME_NS, O_RDONLY | O_DIRECT);
 				v[2][r] = fd < 0 ? -1 :
-					  run_region_fixed(fd, len, qd);
+					  run_direct(fd, len, qd, false, SLOT);
 				close(fd);
 				fd = open(STK_DEV, O_RDONLY);
 				v[3][r] = fd < 0 ? -1 : run_kmbuf(fd, len, qd);
@@ -455,8 +433,9 @@ int main(int argc, char **argv)
 			double a, b, c;
 			int fd2;
 
-			a = run_direct(fd, len, qd, true, qd > 1);
-			b = run_direct(fd, len, qd, false, true);
+			a = run_direct(fd, len, qd, true,
+				       qd > 1 ? URING : PREAD);
+			b = run_direct(fd, len, qd, false, URING);
 			/* a fresh file, so the ring binds anew */
 			fd2 = open(BLK_DEV, O_RDONLY);
 			c = run_kmbuf(fd2, len, qd);
