@@ -144,7 +144,7 @@ static double run_direct(int fd, unsigned int len, unsigned int qd,
 	if (mode == SLOT) {
 		if (kmbuf_region_create(ring.ring_fd, RW_ID, size, 0, 0, &r) ||
 		    kmbuf_fixed_table(ring.ring_fd, 1) ||
-		    kmbuf_fixed_region(ring.ring_fd, 0, RW_ID, 0, size, 0) != 1) {
+		    kmbuf_fixed_region(ring.ring_fd, 0, RW_ID, 0, size, 0)) {
 			fprintf(stderr, "region slot setup failed\n");
 			return -1;
 		}
