@@ -20,6 +20,9 @@
  *   a) fio, io_uring engine, O_DIRECT into user memory, fixedbufs=1 (the
  *      memory pinned once), gtod_reduce=1 (no clock reads per I/O);
  *   b) the same without fixedbufs (pinned per I/O);
+ *   a') our own loop (the one c) uses), READ_FIXED into user memory
+ *      registered once: the like-for-like baseline, since fio's own
+ *      per-I/O work weighs more under TCG than natively;
  *   c) IORING_OP_READ_FIXED, O_DIRECT, into a writable memory region
  *      placed in a registered-buffer slot (IORING_RSRC_UPDATE_MEM_REGION:
  *      nothing pinned at all, the region owns its pages), our loop;
@@ -88,6 +91,7 @@ static int verify(const char *p, __u64 off, unsigned int len)
 enum direct_mode {
 	PREAD,		/* pread() into user memory */
 	URING,		/* io_uring IORING_OP_READ into user memory */
+	UFIXED,		/* IORING_OP_READ_FIXED into registered user memory */
 	SLOT,		/* IORING_OP_READ_FIXED into a region slot (NVMe c) */
 };
 
@@ -99,6 +103,9 @@ static void prep_read(struct io_uring *ring, enum direct_mode mode, int fd,
 
 	if (mode == SLOT)
 		kmbuf_prep_read_fixed(sqe, fd, 0, (__u64)i * len, len, off);
+	else if (mode == UFIXED)
+		io_uring_prep_read_fixed(sqe, fd, mem + (size_t)i * len, len,
+					 off, 0);
 	else
 		io_uring_prep_read(sqe, fd, mem + (size_t)i * len, len, off);
 	sqe->user_data = i;
@@ -141,6 +148,13 @@ static double run_direct(int fd, unsigned int len, unsigned int qd,
 	}
 	if (io_uring_queue_init(qd, &ring, 0))
 		return -1;
+	if (mode == UFIXED) {
+		struct iovec iov = { .iov_base = mem, .iov_len = size };
+
+		if (io_uring_register_buffers(&ring, &iov, 1))
+			return -1;
+		t0 = now();
+	}
 	if (mode == SLOT) {
 		if (kmbuf_region_create(ring.ring_fd, RW_ID, size, 0, 0, &r) ||
 		    kmbuf_fixed_table(ring.ring_fd, 1) ||
@@ -310,9 +324,9 @@ static int bench_nvme(void)
 	static const unsigned int qds[] = { 1, 32 };
 	static const char * const names[] = {
 		"(a) fio fixedbufs", "(b) fio", "(c) region slot",
-		"(d) kmbuf stacked",
+		"(d) kmbuf stacked", "(a') loop fixedbufs",
 	};
-	double v[4][ROUNDS], m[4];
+	double v[5][ROUNDS], m[5];
 	int fd, li, qi, r, p;
 	char *mem;
 	__u64 off;
@@ -342,8 +356,9 @@ static int bench_nvme(void)
 
 	printf("\nNVMe namespace with PI (512 + 8, type 1), random reads, ");
 	printf("%d interleaved rounds of %.1f s, medians\n", ROUNDS, secs);
-	printf("%-7s %3s %19s %19s %19s %19s %5s %5s %5s\n", "size", "qd",
-	       names[0], names[1], names[2], names[3], "b/a", "c/a", "d/a");
+	printf("%-7s %3s %19s %19s %19s %19s %19s %5s %5s %5s %6s %6s\n",
+	       "size", "qd", names[0], names[1], names[2], names[3], names[4],
+	       "b/a", "c/a", "d/a", "c/a'", "d/a'");
 	bench_csv("nvme", "case,path,iops,mb_s,ratio");
 	for (li = 0; li < 2; li++) {
 		for (qi = 0; qi < 2; qi++) {
@@ -360,7 +375,11 @@ static int bench_nvme(void)
 				fd = open(STK_DEV, O_RDONLY);
 				v[3][r] = fd < 0 ? -1 : run_kmbuf(fd, len, qd);
 				close(fd);
-				for (p = 0; p < 4; p++) {
+				fd = open(NVME_NS, O_RDONLY | O_DIRECT);
+				v[4][r] = fd < 0 ? -1 :
+					  run_direct(fd, len, qd, false, UFIXED);
+				close(fd);
+				for (p = 0; p < 5; p++) {
 					if (v[p][r] > 0)
 						continue;
 					fprintf(stderr, "NVMe %u/%u: %s failed\n",
@@ -368,16 +387,17 @@ static int bench_nvme(void)
 					return 1;
 				}
 			}
-			for (p = 0; p < 4; p++)
+			for (p = 0; p < 5; p++)
 				m[p] = median3(v[p]);
 			snprintf(label, sizeof(label), "%s qd%u",
 				 len == 4096 ? "4KiB" : "128KiB", qd);
 			printf("%-7s %3u", len == 4096 ? "4KiB" : "128KiB", qd);
-			for (p = 0; p < 4; p++)
+			for (p = 0; p < 5; p++)
 				printf(" %10.0f;%8.1f", m[p], m[p] * len / 1e6);
-			printf(" %5.2f %5.2f %5.2f\n", m[1] / m[0], m[2] / m[0],
-			       m[3] / m[0]);
-			for (p = 0; p < 4; p++)
+			printf(" %5.2f %5.2f %5.2f %6.2f %6.2f\n", m[1] / m[0],
+			       m[2] / m[0], m[3] / m[0], m[2] / m[4],
+			       m[3] / m[4]);
+			for (p = 0; p < 5; p++)
 				bench_csv("nvme", "%s,%s,%.0f,%.1f,%.3f", label,
 					  names[p], m[p], m[p] * len / 1e6,
 					  m[p] / m[0]);
