@@ -107,7 +107,8 @@ struct kmbuf_blk_cmd {
  * cannot make them wrong.  On a disk stacked on a device with protection
  * information, the PI is computed on the source before the device reads
  * it: a source changed meanwhile (only possible in a writable region)
- * fails the write with EBADMSG; a read-only region is a stable source.
+ * can make the device reject the write (EBADMSG); a read-only region is
+ * a stable source.
  * Res = len.  EBADF: the file is not open for both reading and writing;
  * EPERM: the device is read-only; ENOENT: no such region; EFAULT: the
  * source range is not inside the region; EINVAL, ERANGE, EMSGSIZE (len
