@@ -167,8 +167,14 @@ run() {
 	# i440fx DSDT's _PRT, a 128-iteration AML loop that takes 23 s under
 	# TCG with KASAN at boot and exceeds ACPICA's 30 s loop limit at
 	# poweroff (a soft lockup report).
+	# tsc=reliable: no clocksource watchdog.  TCG derives the TSC from the
+	# host clock; when the host is busy the watchdog takes the late
+	# reads for drift, marks the TSC unstable and switches to the HPET,
+	# whose every read is an emulated MMIO access: clock_gettime() then
+	# costs a system call and an MMIO exit, which skews every benchmark
+	# that reads the clock and shows as read_hpet in profiles.
 	cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 printk.devkmsg=on"
-	cmdline+=" acpi=noirq ${VM_APPEND:-}"
+	cmdline+=" acpi=noirq tsc=reliable ${VM_APPEND:-}"
 	[ $leak -eq 0 ] || cmdline+=" kmbuf.leakcheck"
 	: > "$outdir/console.log"
 	: > "$outdir/out.log"
