@@ -7,7 +7,8 @@ samples every vCPU's instruction pointer with the monitor's `info registers
 -a`, between two markers the guest command prints, and maps kernel
 addresses to symbols with the guest's own /proc/kallsyms (printed by the
 command first, so that module symbols resolve too).  Samples in user mode
-count as [user], idle vCPUs are left out.
+count as [user] (named by symbol too when PROFILE_USER_BIN is the static
+binary they ran), idle vCPUs are left out.
 
 Used by scripts/profile.sh; see README.md ("Profiling a benchmark").
   tcg-profile.py MONITOR_SOCKET GUEST_OUTPUT_LOG [TOP]
@@ -93,6 +94,7 @@ def main():
             sys.exit('tcg-profile: the guest ended before the start marker')
         time.sleep(0.2)
     samples = collections.Counter()
+    user = collections.Counter()
     total = 0
     rip_re = re.compile(r'RIP=([0-9a-f]+)')
     cpl_re = re.compile(r'CPL=(\d)')
@@ -106,7 +108,11 @@ def main():
             rip, cpl = rip_re.search(block), cpl_re.search(block)
             if not rip or not cpl:
                 continue
-            samples[-1 if cpl.group(1) == '3' else int(rip.group(1), 16)] += 1
+            if cpl.group(1) == '3':
+                samples[-1] += 1
+                user[int(rip.group(1), 16)] += 1
+            else:
+                samples[int(rip.group(1), 16)] += 1
     # the command prints /proc/kallsyms after the end marker, modules loaded
     deadline = time.time() + 120
     while SYMS not in read_log(log) and time.time() < deadline:
@@ -126,6 +132,30 @@ def main():
     if not total:
         sys.exit('tcg-profile: no busy samples')
     print(f'{total} busy samples (idle vCPUs left out)')
+    for sym, n in counts.most_common(top):
+        print(f'{n * 100.0 / total:6.2f}%  {n:7d}  {sym}')
+    # PROFILE_USER_BIN: a static binary of the guest command, whose
+    # symbols name the [user] samples
+    ubin = os.environ.get('PROFILE_USER_BIN')
+    if ubin and user:
+        print(f'[user] by symbol of {ubin}:')
+        print_user(ubin, user, total, top)
+
+
+def print_user(path, user, total, top):
+    import subprocess
+    nm = subprocess.run(['nm', '-n', '--defined-only', path],
+                        capture_output=True, text=True).stdout
+    addrs, names = [], []
+    for line in nm.splitlines():
+        f = line.split()
+        if len(f) == 3 and f[1] in 'tTwW':
+            addrs.append(int(f[0], 16))
+            names.append(f[2])
+    counts = collections.Counter()
+    for rip, n in user.items():
+        i = bisect.bisect_right(addrs, rip) - 1
+        counts[names[i] if i >= 0 else '[unknown]'] += n
     for sym, n in counts.most_common(top):
         print(f'{n * 100.0 / total:6.2f}%  {n:7d}  {sym}')
 
