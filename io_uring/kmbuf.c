@@ -731,41 +731,18 @@ static u32 kmbuf_refill_read(struct kmbuf_ring *ring)
 	return freed;
 }
 
-/**
- * kmbuf_buf_take_batch() - take up to @nr free buffers at once
- * @ring: the ring
- * @bufs: array of at least @nr entries; the first ones are filled with
- *	the kernel address, length and id of each buffer taken
- * @nr: how many buffers the caller wants, at least 1
- *
- * Equivalent to calling kmbuf_buf_take() until it fails or @nr buffers are
- * taken, with one acquisition of the ring's lock.  A driver that fills
- * buffers in bursts (a NAPI-style poll loop, a task work run) pays for the
- * lock once per burst instead of once per buffer.  Buffers are taken in the
- * order they became free.
- *
- * Context: Any context: process, softirq, hard interrupt, also on
- * PREEMPT_RT; does not sleep or allocate.  Takes the ring's raw spinlock
- * with interrupts disabled for O(@nr), plus O(refill entries) when the
- * ring has a refill ring and too few free buffers.
- * Return: the number of buffers taken, 1 to @nr; -ENOBUFS if none is free
- * (an exhaustion event, as for kmbuf_buf_take()); -ESHUTDOWN after
- * kmbuf_ring_destroy(); -EINVAL if @nr is 0.
+/*
+ * Called with the lock held: reserve up to @nr free buffers for owner @to
+ * (the kernel, or userspace for buffers whose CQEs are about to be
+ * posted), each with a reference to the ring; the caller then pops that
+ * many ids with kmbuf_fifo_pop() before dropping the lock.  Returns the
+ * number reserved, -ENOBUFS (an exhaustion event) or -ESHUTDOWN.
  */
-int kmbuf_buf_take_batch(struct kmbuf_ring *ring, struct kmbuf_buf *bufs,
-			 unsigned int nr)
+static int kmbuf_take_locked(struct kmbuf_ring *ring, unsigned int nr, u8 to)
 {
-	unsigned long flags;
-	unsigned int i;
-	u16 bid;
-
-	if (!nr)
-		return -EINVAL;
-	raw_spin_lock_irqsave(&ring->lock, flags);
-	if (unlikely(ring->shutdown)) {
-		raw_spin_unlock_irqrestore(&ring->lock, flags);
+	lockdep_assert_held(&ring->lock);
+	if (unlikely(ring->shutdown))
 		return -ESHUTDOWN;
-	}
 	if (ring->refill) {
 		/*
 		 * Judge every refill entry before handing a buffer out: an
@@ -791,29 +768,77 @@ int kmbuf_buf_take_batch(struct kmbuf_ring *ring, struct kmbuf_buf *bufs,
 	if (unlikely(!ring->nr_free)) {
 		ring->nr_exhausted++;
 		ring->starved = true;
-		raw_spin_unlock_irqrestore(&ring->lock, flags);
 		return -ENOBUFS;
 	}
 	nr = min(nr, ring->nr_free);
 	/* each buffer the kernel holds keeps the ring's memory alive */
 	refcount_add(nr, &ring->refs);
-	for (i = 0; i < nr; i++) {
-		bid = ring->fifo[ring->head];
-		if (++ring->head == ring->nr_bufs)
-			ring->head = 0;
-		ring->owner[bid] = KMBUF_OWNER_KERNEL;
-		bufs[i].bid = bid;
-	}
 	ring->nr_free -= nr;
-	ring->nr_kernel += nr;
+	if (to == KMBUF_OWNER_KERNEL)
+		ring->nr_kernel += nr;
+	else
+		ring->nr_user += nr;
+	return nr;
+}
+
+/* Called with the lock held: the next free id, reserved for owner @to. */
+static u16 kmbuf_fifo_pop(struct kmbuf_ring *ring, u8 to)
+{
+	u16 bid = ring->fifo[ring->head];
+
+	lockdep_assert_held(&ring->lock);
+	if (++ring->head == ring->nr_bufs)
+		ring->head = 0;
+	ring->owner[bid] = to;
+	return bid;
+}
+
+static void *kmbuf_buf_kaddr(const struct kmbuf_ring *ring, u16 bid)
+{
+	return ring->base + (size_t)bid * ring->buf_size;
+}
+
+/**
+ * kmbuf_buf_take_batch() - take up to @nr free buffers at once
+ * @ring: the ring
+ * @bufs: array of at least @nr entries; the first ones are filled with
+ *	the kernel address, length and id of each buffer taken
+ * @nr: how many buffers the caller wants, at least 1
+ *
+ * Equivalent to calling kmbuf_buf_take() until it fails or @nr buffers are
+ * taken, with one acquisition of the ring's lock.  A driver that fills
+ * buffers in bursts (a NAPI-style poll loop, a task work run) pays for the
+ * lock once per burst instead of once per buffer.  Buffers are taken in the
+ * order they became free.
+ *
+ * Context: Any context: process, softirq, hard interrupt, also on
+ * PREEMPT_RT; does not sleep or allocate.  Takes the ring's raw spinlock
+ * with interrupts disabled for O(@nr), plus O(refill entries) when the
+ * ring has a refill ring and too few free buffers.
+ * Return: the number of buffers taken, 1 to @nr; -ENOBUFS if none is free
+ * (an exhaustion event, as for kmbuf_buf_take()); -ESHUTDOWN after
+ * kmbuf_ring_destroy(); -EINVAL if @nr is 0.
+ */
+int kmbuf_buf_take_batch(struct kmbuf_ring *ring, struct kmbuf_buf *bufs,
+			 unsigned int nr)
+{
+	unsigned long flags;
+	int ret, i;
+
+	if (!nr)
+		return -EINVAL;
+	raw_spin_lock_irqsave(&ring->lock, flags);
+	ret = kmbuf_take_locked(ring, nr, KMBUF_OWNER_KERNEL);
+	for (i = 0; i < ret; i++)
+		bufs[i].bid = kmbuf_fifo_pop(ring, KMBUF_OWNER_KERNEL);
 	raw_spin_unlock_irqrestore(&ring->lock, flags);
 
-	for (i = 0; i < nr; i++) {
-		bufs[i].kaddr = ring->base + (size_t)bufs[i].bid * ring->buf_size;
+	for (i = 0; i < ret; i++) {
+		bufs[i].kaddr = kmbuf_buf_kaddr(ring, bufs[i].bid);
 		bufs[i].len = ring->buf_size;
 		bufs[i].ring = ring;
 	}
-	return nr;
+	return ret;
 }
 EXPORT_SYMBOL_GPL(kmbuf_buf_take_batch);
 
@@ -1261,7 +1286,7 @@ EXPORT_SYMBOL_GPL(kmbuf_ring_show_fdinfo);
 /* Records one task work run posts before it lets other task work run. */
 #define KMBUF_STREAM_BUDGET	256U
 /* Buffers a pull stream takes from the ring at a time. */
-#define KMBUF_STREAM_BATCH	16U
+#define KMBUF_STREAM_BATCH	32U
 /* Buffer ids a RETURN copies to the stack; bigger batches allocate. */
 #define KMBUF_RETURN_STACK	64U
 /* Streams a ring notification kicks directly; more go through irq_work. */
@@ -1502,34 +1527,11 @@ void kmbuf_buf_giveback(struct kmbuf_buf *buf)
 EXPORT_SYMBOL_GPL(kmbuf_buf_giveback);
 
 /*
- * Hand a batch of buffers the kernel just took to userspace before their
- * records are produced: one lock round trip per batch.  Each CQE is posted
- * only once its record is in place; userspace learns of a buffer from its
- * CQE, so one it returns earlier is its own bug (the ring stays
- * consistent).  The buffers keep their references until the caller drops
- * them.
+ * Take back buffers kmbuf_stream_take() handed to userspace but no CQE
+ * named: they become free (unless userspace returned them already: then
+ * they are free anyway), and their references go.
  */
-static void kmbuf_bufs_announce(struct kmbuf_ring *ring,
-				const struct kmbuf_buf *bufs, unsigned int nr)
-{
-	unsigned long flags;
-	unsigned int i;
-
-	raw_spin_lock_irqsave(&ring->lock, flags);
-	for (i = 0; i < nr; i++)
-		ring->owner[bufs[i].bid] = KMBUF_OWNER_USER;
-	ring->nr_kernel -= nr;
-	ring->nr_user += nr;
-	raw_spin_unlock_irqrestore(&ring->lock, flags);
-}
-
-/*
- * Take back buffers announced but never named in a CQE: they become free
- * (unless userspace returned them already: then they are free anyway), and
- * their references go.
- */
-static void kmbuf_bufs_unannounce(struct kmbuf_ring *ring,
-				  const struct kmbuf_buf *bufs,
+static void kmbuf_bids_unannounce(struct kmbuf_ring *ring, const u16 *bids,
 				  unsigned int nr)
 {
 	unsigned long flags;
@@ -1540,9 +1542,9 @@ static void kmbuf_bufs_unannounce(struct kmbuf_ring *ring,
 		return;
 	raw_spin_lock_irqsave(&ring->lock, flags);
 	for (i = 0; i < nr; i++) {
-		if (ring->owner[bufs[i].bid] != KMBUF_OWNER_USER)
+		if (ring->owner[bids[i]] != KMBUF_OWNER_USER)
 			continue;
-		kmbuf_fifo_push(ring, bufs[i].bid);
+		kmbuf_fifo_push(ring, bids[i]);
 		ring->nr_user--;
 	}
 	notify = kmbuf_freed_locked(ring);
@@ -1567,26 +1569,116 @@ static void kmbuf_stream_unpost(struct kmbuf_stream *s,
 }
 
 /*
- * Take up to @nr buffers of the port's ring for the pull stream @s: the
- * number taken, -ENXIO if no ring is bound, or -ENOBUFS: then @s is on the
- * port's starved list before the ring lock is dropped, so the notify
- * callback of the next buffer given back kicks it.
+ * Take up to @nr buffers of the port's ring for the pull stream @s, their
+ * ids into @bids, the ring into @ringp.  They go to userspace at once,
+ * before their records are produced: each CQE is posted only once its
+ * record is in place, and userspace learns of a buffer from its CQE, so
+ * one it returns earlier is its own bug (the ring stays consistent).  Each
+ * keeps a reference to the ring until its CQE is posted or it is taken
+ * back with kmbuf_bids_unannounce().  Returns the number taken, -ENXIO if
+ * no ring is bound, or -ENOBUFS: then @s is on the port's starved list
+ * before the ring lock is dropped, so the notify callback of the next
+ * buffer given back kicks it.
  */
-static int kmbuf_stream_take(struct kmbuf_stream *s, struct kmbuf_buf *bufs,
-			     unsigned int nr)
+static int kmbuf_stream_take(struct kmbuf_stream *s, u16 *bids,
+			     unsigned int nr, struct kmbuf_ring **ringp)
 {
 	struct kmbuf_port *port = s->port;
+	struct kmbuf_ring *ring;
 	unsigned long flags;
-	int ret = -ENXIO;
+	int ret = -ENXIO, i;
 
 	raw_spin_lock_irqsave(&port->lock, flags);
-	if (port->ring) {
-		ret = kmbuf_buf_take_batch(port->ring, bufs, nr);
+	ring = port->ring;
+	if (ring) {
+		raw_spin_lock(&ring->lock);
+		ret = kmbuf_take_locked(ring, nr, KMBUF_OWNER_USER);
+		for (i = 0; i < ret; i++)
+			bids[i] = kmbuf_fifo_pop(ring, KMBUF_OWNER_USER);
+		raw_spin_unlock(&ring->lock);
 		if (ret == -ENOBUFS && list_empty(&s->starved_node))
 			list_add_tail(&s->starved_node, &port->starved);
 	}
 	raw_spin_unlock_irqrestore(&port->lock, flags);
+	*ringp = ring;
 	return ret;
+}
+
+/*
+ * One batch of a pull stream: take buffers, let ->produce() fill them,
+ * post their CQEs at once.  Returns the number of records posted, or 0
+ * when the stream must stop here (no buffer or no data: it is kicked
+ * again; an error or a full CQ ring: it is ending).
+ */
+static unsigned int kmbuf_stream_pull(struct kmbuf_stream *s,
+				      struct io_uring_cmd *cmd,
+				      unsigned int budget,
+				      unsigned int issue_flags)
+{
+	struct io_uring_cmd_cqe cqes[KMBUF_STREAM_BATCH];
+	struct kmbuf_fill fills[KMBUF_STREAM_BATCH];
+	u16 bids[KMBUF_STREAM_BATCH];
+	struct kmbuf_port *port = s->port;
+	unsigned int i, filled, posted, room;
+	struct kmbuf_ring *ring;
+	int nr, ret;
+
+	/* make no record the CQ ring has no room for: it would hold a buffer */
+	room = io_uring_cmd_mshot_cq_space(cmd, issue_flags);
+	if (!room) {
+		kmbuf_stream_end(s, -EOVERFLOW);
+		return 0;
+	}
+	nr = kmbuf_stream_take(s, bids, min3(budget, room, KMBUF_STREAM_BATCH),
+			       &ring);
+	/* -ENOBUFS: kicked when a buffer comes back; -ENXIO: unbound */
+	if (nr < 0)
+		return 0;
+	for (i = 0; i < nr; i++) {
+		fills[i].kaddr = kmbuf_buf_kaddr(ring, bids[i]);
+		fills[i].size = ring->buf_size;
+		fills[i].len = 0;
+	}
+	ret = port->ops->produce(s, port->priv, fills, nr);
+	filled = ret > 0 ? min_t(unsigned int, ret, nr) : 0;
+	for (i = 0; i < filled; i++) {
+		if (!fills[i].len || fills[i].len > fills[i].size) {
+			ret = -EIO;	/* the driver's bug: end the command */
+			filled = i;
+			break;
+		}
+		cqes[i].res = fills[i].len;
+		cqes[i].cflags = kmbuf_cqe_flags(bids[i]);
+	}
+	posted = filled ? io_uring_cmd_post_mshot_cqes(cmd, cqes, filled,
+						       issue_flags) : 0;
+	/* the references of the buffers now named in CQEs */
+	if (posted)
+		kmbuf_ring_put_many(ring, posted);
+	if (posted == nr)
+		return nr;
+
+	kmbuf_bids_unannounce(ring, &bids[filled], nr - filled);
+	if (posted < filled) {
+		/*
+		 * Another completion took the room: keep the records, the
+		 * first one at the head, for the next ARM.
+		 */
+		for (i = filled; i-- > posted;)
+			kmbuf_stream_unpost(s, ring, bids[i], cqes[i].res);
+		kmbuf_stream_end(s, -EOVERFLOW);
+		return 0;
+	}
+	if (ret < 0 && ret != -EAGAIN) {
+		kmbuf_stream_end(s, ret);
+		return 0;
+	}
+	/*
+	 * Fewer than asked: ask again, with fresh buffers (the producer may
+	 * have stopped at an error it reports now); nothing at all: no data
+	 * now, the driver kicks the stream when it has some.
+	 */
+	return posted;
 }
 
 /*
@@ -1599,13 +1691,10 @@ static void kmbuf_stream_run(struct kmbuf_stream *s, struct io_uring_cmd *cmd,
 			     unsigned int issue_flags)
 {
 	const struct kmbuf_stream_ops *ops = s->port->ops;
-	struct kmbuf_buf bufs[KMBUF_STREAM_BATCH];
-	unsigned int budget = KMBUF_STREAM_BUDGET;
+	unsigned int budget = KMBUF_STREAM_BUDGET, nr;
 	struct kmbuf_port *port = s->port;
 	struct kmbuf_ring *ring;
 	unsigned long flags;
-	int nr, i;
-	ssize_t n;
 	u16 bid;
 	u32 len;
 
@@ -1634,36 +1723,9 @@ static void kmbuf_stream_run(struct kmbuf_stream *s, struct io_uring_cmd *cmd,
 	while (budget && ops && ops->produce) {
 		if (READ_ONCE(s->final_set))
 			break;
-		nr = kmbuf_stream_take(s, bufs, min(budget, KMBUF_STREAM_BATCH));
-		/* -ENOBUFS: kicked when a buffer comes back; -ENXIO: unbound */
-		if (nr < 0)
+		nr = kmbuf_stream_pull(s, cmd, budget, issue_flags);
+		if (!nr)
 			return;
-		/* one ring, one lock round trip for the whole batch */
-		ring = bufs[0].ring;
-		kmbuf_bufs_announce(ring, bufs, nr);
-		for (i = 0; i < nr; i++) {
-			n = ops->produce(s, bufs[i].kaddr, bufs[i].len);
-			if (n <= 0 || n > bufs[i].len) {
-				kmbuf_bufs_unannounce(ring, &bufs[i], nr - i);
-				kmbuf_ring_put_many(ring, i);
-				/* -EAGAIN: the driver kicks us when it has data */
-				if (n != -EAGAIN)
-					kmbuf_stream_end(s, n < 0 ? n : -EIO);
-				return;
-			}
-			if (!io_uring_cmd_post_mshot_cqe(cmd, n,
-							 kmbuf_cqe_flags(bufs[i].bid),
-							 issue_flags)) {
-				kmbuf_bufs_unannounce(ring, &bufs[i + 1],
-						      nr - i - 1);
-				kmbuf_stream_unpost(s, ring, bufs[i].bid, n);
-				kmbuf_ring_put_many(ring, i);
-				kmbuf_stream_end(s, -EOVERFLOW);
-				return;
-			}
-		}
-		/* the references of the buffers now named in CQEs */
-		kmbuf_ring_put_many(ring, nr);
 		budget -= nr;
 	}
 	/* budget spent: go on in task work, after the task's other work */

@@ -268,30 +268,43 @@ static ssize_t kmbuf_chr_produce(struct kmbuf_chr_file *kf, u32 mode,
 }
 
 /*
- * kmbuf_stream_ops.produce: the next record of the file into a buffer the
- * kmbuf core took for it.  In queue mode an empty queue registers the file
- * to be kicked by the next write (-EAGAIN).
+ * kmbuf_stream_ops.produce: the next records of the file into buffers the
+ * kmbuf core took for them, one per buffer.  In queue mode an empty queue
+ * registers the file to be kicked by the next write.
  */
-static ssize_t kmbuf_chr_stream_produce(struct kmbuf_stream *s, void *kaddr,
-					u32 len)
+static int kmbuf_chr_stream_produce(struct kmbuf_stream *s, void *priv,
+				    struct kmbuf_fill *bufs, unsigned int nr)
 {
-	struct kmbuf_chr_file *kf = kmbuf_port_priv(kmbuf_stream_port(s));
+	struct kmbuf_chr_file *kf = priv;
 	struct iov_iter it;
+	unsigned int i;
 	struct kvec kv;
 	u32 mode, size;
+	ssize_t ret;
+	u64 seq;
 
 	/* SET_MODE is refused while the stream is armed, as it is now */
 	mode = READ_ONCE(kf->mode);
 	size = READ_ONCE(kf->rec_size);
-	/* the benchmarks' case: straight into the buffer */
-	if (mode == KMBUF_CHR_MODE_GEN && len >= size) {
-		kmbuf_chr_gen_kbuf(kaddr, atomic64_fetch_inc(&kf->seq), size);
-		return size;
+	/* the benchmarks' case: straight into the buffers, one counter add */
+	if (mode == KMBUF_CHR_MODE_GEN && bufs[0].size >= size) {
+		seq = atomic64_fetch_add(nr, &kf->seq);
+		for (i = 0; i < nr; i++) {
+			kmbuf_chr_gen_kbuf(bufs[i].kaddr, seq + i, size);
+			bufs[i].len = size;
+		}
+		return nr;
 	}
-	kv.iov_base = kaddr;
-	kv.iov_len = len;
-	iov_iter_kvec(&it, ITER_DEST, &kv, 1, len);
-	return kmbuf_chr_produce(kf, mode, size, &it, kf);
+	for (i = 0; i < nr; i++) {
+		kv.iov_base = bufs[i].kaddr;
+		kv.iov_len = bufs[i].size;
+		iov_iter_kvec(&it, ITER_DEST, &kv, 1, bufs[i].size);
+		ret = kmbuf_chr_produce(kf, mode, size, &it, kf);
+		if (ret < 0)
+			return i ? i : ret;
+		bufs[i].len = ret;
+	}
+	return nr;
 }
 
 static const struct kmbuf_stream_ops kmbuf_chr_stream_ops = {

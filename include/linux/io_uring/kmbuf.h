@@ -120,22 +120,40 @@ struct kmbuf_buf {
 #define KMBUF_PORT_RDONLY	BIT(0)
 
 /**
+ * struct kmbuf_fill - a buffer for &kmbuf_stream_ops.produce to fill
+ * @kaddr: the buffer's kernel address
+ * @size: its size
+ * @len: set by ->produce() for each buffer it filled: the length of the
+ *	record it wrote, 1 to @size
+ */
+struct kmbuf_fill {
+	void	*kaddr;
+	u32	size;
+	u32	len;
+};
+
+/**
  * struct kmbuf_stream_ops - how a port's streams get their data
  * @produce: optional, for "pull" producers whose data can be generated or
- *	copied on demand (a queue, a generator).  Called by the core with a
- *	buffer it took for the stream: write the next record to @kaddr (at
- *	most @size bytes) and return its length (1 to @size), -EAGAIN if
- *	there is no data now (then call kmbuf_stream_kick() when some
- *	arrives), or another negative errno, which ends the armed command
- *	with that result.  The buffer is never lost: on error the core gives
- *	it back.  Runs in the task that armed the stream, from io_uring task
+ *	copied on demand (a queue, a generator).  Called by the core with
+ *	@nr buffers (1 to 32) it took for the stream, and the port's @priv
+ *	(as kmbuf_port_priv() returns it): write the next records, one per
+ *	buffer, in order from @bufs[0], set each one's @len, and return how
+ *	many were filled.  After fewer than @nr the core calls again with
+ *	fresh buffers; 0 (or -EAGAIN) means there is no data now: call
+ *	kmbuf_stream_kick() when some arrives.  Any other negative errno
+ *	fills nothing and ends the armed command with that result (a
+ *	producer that fails after filling some returns those first and the
+ *	error on the next call).  Buffers not filled go back to the ring.
+ *	Runs in the task that armed the stream, from io_uring task
  *	work, with no kmbuf lock held; it should not sleep (it holds up the
- *	io_uring instance's other completions meanwhile).  Streams of
- *	"push" producers (a device, an interrupt) leave it NULL and hand
- *	filled buffers over with kmbuf_stream_deliver().
+ *	io_uring instance's other completions meanwhile).  Streams of "push"
+ *	producers (a device, an interrupt) leave it NULL and hand filled
+ *	buffers over with kmbuf_stream_deliver().
  */
 struct kmbuf_stream_ops {
-	ssize_t	(*produce)(struct kmbuf_stream *s, void *kaddr, u32 size);
+	int	(*produce)(struct kmbuf_stream *s, void *priv,
+			   struct kmbuf_fill *bufs, unsigned int nr);
 };
 
 /**

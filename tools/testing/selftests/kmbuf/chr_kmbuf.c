@@ -243,6 +243,49 @@ TEST_F(kchr, gen_record_too_big)
 	EXPECT_EQ(4, fdinfo_val(self->fd, "kmbuf_free"));
 }
 
+/*
+ * Queue mode: the records that fit are posted, then the ARM ends with
+ * -EMSGSIZE at the first that doesn't, which stays queued for read(2).
+ * The producer fills a batch of buffers per call; it reports the error
+ * on the call after the one that stopped short (kmbuf_stream_ops).
+ */
+TEST_F(kchr, queue_record_too_big_ends_arm)
+{
+	int wfd = chr_open(O_WRONLY | O_NONBLOCK);
+	unsigned char big[2000];
+	struct rx_cqe c;
+	__u32 bid;
+	int i;
+
+	ASSERT_LE(0, wfd);
+	ASSERT_EQ(100, write_rec(wfd, 0, 100));
+	ASSERT_EQ(200, write_rec(wfd, 1, 200));
+	ASSERT_EQ(2000, write_rec(wfd, 2, 2000));
+	ASSERT_EQ(0, rx_bind(&self->rx, self->fd, REGION_ID, 0, 1024, 4));
+	ASSERT_EQ(0, rx_arm(&self->rx, self->fd, UD_RECV));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, rx_next(&self->rx, &c));
+		ASSERT_EQ(100 * (i + 1), c.res);
+		ASSERT_EQ(IORING_CQE_F_MORE | IORING_CQE_F_BUFFER,
+			  c.flags & (IORING_CQE_F_MORE | IORING_CQE_F_BUFFER));
+		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
+		ASSERT_GT(4, bid);
+		EXPECT_EQ(i, check_rec(buf_addr(&self->reg, 0, 1024, bid),
+				       c.res));
+	}
+	ASSERT_EQ(0, rx_next(&self->rx, &c));
+	EXPECT_EQ(-EMSGSIZE, c.res);
+	EXPECT_EQ(0, c.flags & (IORING_CQE_F_MORE | IORING_CQE_F_BUFFER));
+	/* two buffers are userspace's, the others went back */
+	EXPECT_EQ(2, fdinfo_val(self->fd, "kmbuf_user"));
+	EXPECT_EQ(2, fdinfo_val(self->fd, "kmbuf_free"));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_kernel"));
+	/* the big record is still first in the queue */
+	ASSERT_EQ(2000, read(self->fd, big, sizeof(big)));
+	EXPECT_EQ(2, check_rec(big, 2000));
+	close(wfd);
+}
+
 static unsigned int rec_len(unsigned int seq)
 {
 	return 8 + (seq * 2654435761U) % 4089;	/* 8 .. 4096 */
@@ -799,13 +842,15 @@ TEST_F_TIMEOUT(kchr, scribble_region, 300)
 
 /*
  * A CQ ring that fills up ends the ARM with -EOVERFLOW, a final CQE that
- * carries no buffer.  The record in hand stays in its buffer, kept by the
- * file, and the new ARM posts it first: no record and no buffer is
- * lost, the sequence runs on across every re-arm, and the ring's counters
- * account for each buffer.  (Before, the record rode in the final CQE,
- * which IOSQE_CQE_SKIP_SUCCESS or a failed overflow allocation drops.)
+ * carries no buffer.  A pull stream makes no record the CQ ring has no
+ * room for, so none waits in a buffer meanwhile, and the new ARM goes on
+ * from the next one: no record and no buffer is lost, the sequence runs
+ * on across every re-arm, and the ring's counters account for each
+ * buffer.  (Before, the record rode in the final CQE, which
+ * IOSQE_CQE_SKIP_SUCCESS or a failed overflow allocation drops; then a
+ * record was made anyway and held a buffer until the next ARM.)
  */
-TEST_F_TIMEOUT(kchr, cq_full_ends_recv_keeps_record, 300)
+TEST_F_TIMEOUT(kchr, cq_full_ends_recv_loses_no_record, 300)
 {
 	struct kmbuf_region reg;
 	struct recv_state st = { };
@@ -825,14 +870,14 @@ TEST_F_TIMEOUT(kchr, cq_full_ends_recv_keeps_record, 300)
 	ASSERT_EQ(0, rx_arm(&crx, self->fd, UD_RECV));
 
 	/*
-	 * 8 records announced; the ninth waits in its buffer, which the
-	 * kernel keeps (it was never handed over: kmbuf_kernel, and
-	 * kmbuf_pending in the stream); the rest of the batch went back
+	 * 8 records announced; the ninth was not made: a pull stream makes
+	 * only what the CQ ring has room for, so no buffer is held for it
+	 * while the stream is down (no kmbuf_kernel, no kmbuf_pending)
 	 */
 	EXPECT_EQ(8, fdinfo_val(self->fd, "kmbuf_user"));
-	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_kernel"));
-	EXPECT_EQ(55, fdinfo_val(self->fd, "kmbuf_free"));
-	EXPECT_EQ(1, fdinfo_val(self->fd, FDI_PENDING));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_kernel"));
+	EXPECT_EQ(56, fdinfo_val(self->fd, "kmbuf_free"));
+	EXPECT_EQ(0, fdinfo_val(self->fd, FDI_PENDING));
 
 	for (i = 0; i < 8; i++) {
 		ASSERT_EQ(0, rx_next(&crx, &c));
@@ -856,18 +901,18 @@ TEST_F_TIMEOUT(kchr, cq_full_ends_recv_keeps_record, 300)
 	EXPECT_EQ(-EAGAIN, rx_peek(&crx, &c));
 	EXPECT_EQ(0, fdinfo_val(self->fd, FDI_ARMED));
 
-	/* no buffer that was not announced can be returned, the kept one neither */
+	/* no buffer that was not announced can be returned */
 	for (bid = 0; bid < 64; bid++)
 		if (!announced[bid])
 			ASSERT_EQ(-EALREADY, rx_return(&crx, self->fd, &bid, 1))
 				TH_LOG("bid %u", bid);
 	ASSERT_EQ(8, rx_return(&crx, self->fd, bids, 8));
 	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_user"));
-	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_kernel"));
-	EXPECT_EQ(63, fdinfo_val(self->fd, "kmbuf_free"));
-	EXPECT_EQ(1, fdinfo_val(self->fd, FDI_PENDING));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_kernel"));
+	EXPECT_EQ(64, fdinfo_val(self->fd, "kmbuf_free"));
+	EXPECT_EQ(0, fdinfo_val(self->fd, FDI_PENDING));
 
-	/* re-armed: record 8 comes first, then 9 .. 15, and 16 is kept */
+	/* re-armed: no record lost, record 8 comes first, then 9 .. 15 */
 	memset(announced, 0, sizeof(announced));
 	ASSERT_EQ(0, rx_arm(&crx, self->fd, UD_RECV));
 	for (i = 0; i < 8; i++) {
@@ -886,9 +931,9 @@ TEST_F_TIMEOUT(kchr, cq_full_ends_recv_keeps_record, 300)
 	EXPECT_EQ(-EOVERFLOW, c.res);
 	EXPECT_EQ(0, c.flags);
 	EXPECT_EQ(8, fdinfo_val(self->fd, "kmbuf_user"));
-	EXPECT_EQ(1, fdinfo_val(self->fd, "kmbuf_kernel"));
-	EXPECT_EQ(55, fdinfo_val(self->fd, "kmbuf_free"));
-	EXPECT_EQ(1, fdinfo_val(self->fd, FDI_PENDING));
+	EXPECT_EQ(0, fdinfo_val(self->fd, "kmbuf_kernel"));
+	EXPECT_EQ(56, fdinfo_val(self->fd, "kmbuf_free"));
+	EXPECT_EQ(0, fdinfo_val(self->fd, FDI_PENDING));
 	ASSERT_EQ(8, rx_return(&crx, self->fd, bids, 8));
 
 	/* re-armed again and again as the tiny CQ ring keeps filling up */
@@ -898,7 +943,7 @@ TEST_F_TIMEOUT(kchr, cq_full_ends_recv_keeps_record, 300)
 	ASSERT_EQ(NULL, err) TH_LOG("%s at record %llu", err,
 				    (unsigned long long)st.records);
 	EXPECT_LT(100, st.rearms);
-	/* the kept record's buffer goes back with the ring */
+	/* nothing waits in the stream, whenever the last ARM ended */
 	ASSERT_EQ(0, rx_unbind(&crx, self->fd));
 	EXPECT_EQ(0, fdinfo_val(self->fd, FDI_PENDING));
 	EXPECT_EQ(-1, fdinfo_val(self->fd, "kmbuf_bufs"));
