@@ -429,14 +429,6 @@ void kmbuf_reaper_free(struct kmbuf_reaper *rp)
 	rp->pending = rp->inflight[0] = rp->inflight[1] = NULL;
 }
 
-void kmbuf_reaper_put(struct kmbuf_reaper *rp, __u32 bid)
-{
-	if (rp->nr_pending < rp->nr_bufs)
-		rp->pending[rp->nr_pending++] = bid;
-	else if (!rp->error)
-		rp->error = -EOVERFLOW;	/* more than the ring has: a bug */
-}
-
 int kmbuf_reaper_flush(struct kmbuf_reaper *rp)
 {
 	struct io_uring_sqe *sqe;
@@ -481,45 +473,17 @@ int kmbuf_reaper_flush(struct kmbuf_reaper *rp)
 	return 0;
 }
 
-int kmbuf_reap(struct kmbuf_reaper *rp, kmbuf_reap_fn fn, void *arg,
-	       unsigned int max)
+void kmbuf_reaper_own_cqe(struct kmbuf_reaper *rp,
+			  const struct io_uring_cqe *cqe, __u64 slot)
 {
-	struct io_uring_cqe *cqe;
-	unsigned int head, seen = 0, n = 0;
-	struct kmbuf_cqe c;
-	int ret = 0, keep;
-
-	io_uring_for_each_cqe(rp->ring, head, cqe) {
-		__u64 slot = cqe->user_data - rp->ret_ud;
-
-		if (max && n == max)
-			break;
-		seen++;
-		if (slot == 2) {	/* a doorbell: res = buffers it freed */
-			if (cqe->res < 0 && !rp->error)
-				rp->error = cqe->res;
-			continue;
-		}
-		if (slot < 2 && rp->nr_inflight[slot]) {
-			if (cqe->res != (int)rp->nr_inflight[slot] &&
-			    !rp->error)
-				rp->error = cqe->res < 0 ? cqe->res : -EIO;
-			rp->nr_inflight[slot] = 0;
-			continue;
-		}
-		kmbuf_cqe_decode(cqe, &c);
-		n++;
-		keep = fn(arg, &c);
-		if (keep < 0) {
-			ret = keep;
-			break;
-		}
-		if (c.has_buf && !keep)
-			kmbuf_reaper_put(rp, c.bid);
+	if (slot == 2) {	/* a doorbell: res = buffers it freed */
+		if (cqe->res < 0 && !rp->error)
+			rp->error = cqe->res;
+		return;
 	}
-	io_uring_cq_advance(rp->ring, seen);
-	kmbuf_reaper_flush(rp);
-	return ret < 0 ? ret : (int)n;
+	if (cqe->res != (int)rp->nr_inflight[slot] && !rp->error)
+		rp->error = cqe->res < 0 ? cqe->res : -EIO;
+	rp->nr_inflight[slot] = 0;
 }
 
 struct reap_array {

@@ -395,7 +395,13 @@ int kmbuf_reaper_init(struct kmbuf_reaper *rp, struct io_uring *ring, int fd,
 void kmbuf_reaper_free(struct kmbuf_reaper *rp);
 
 /* Give @bid back with the next batch (a buffer kept from a callback). */
-void kmbuf_reaper_put(struct kmbuf_reaper *rp, __u32 bid);
+static inline void kmbuf_reaper_put(struct kmbuf_reaper *rp, __u32 bid)
+{
+	if (rp->nr_pending < rp->nr_bufs)
+		rp->pending[rp->nr_pending++] = bid;
+	else if (!rp->error)
+		rp->error = -EOVERFLOW;	/* more than the ring has: a bug */
+}
 
 /*
  * Send the batch: push it to the refill ring (and queue a doorbell if the
@@ -414,12 +420,49 @@ int kmbuf_reaper_flush(struct kmbuf_reaper *rp);
  */
 typedef int (*kmbuf_reap_fn)(void *arg, const struct kmbuf_cqe *c);
 
+/* kmbuf_reap()'s handling of a CQE of the reaper's own commands. */
+void kmbuf_reaper_own_cqe(struct kmbuf_reaper *rp,
+			  const struct io_uring_cqe *cqe, __u64 slot);
+
 /*
  * Hand up to @max (0: any number of) ready CQEs to @fn, then flush.
  * Waits for nothing.  Returns how many were handed over, or @fn's error.
+ * Inline, so that a caller's static @fn is inlined into the loop: the
+ * per-CQE cost is then the caller's own work.
  */
-int kmbuf_reap(struct kmbuf_reaper *rp, kmbuf_reap_fn fn, void *arg,
-	       unsigned int max);
+static inline int kmbuf_reap(struct kmbuf_reaper *rp, kmbuf_reap_fn fn,
+			     void *arg, unsigned int max)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, seen = 0, n = 0;
+	struct kmbuf_cqe c;
+	int ret = 0, keep;
+
+	io_uring_for_each_cqe(rp->ring, head, cqe) {
+		__u64 slot = cqe->user_data - rp->ret_ud;
+
+		if (max && n == max)
+			break;
+		seen++;
+		/* a RETURN (slots 0, 1) or a doorbell (slot 2) */
+		if (slot <= 2 && (slot == 2 || rp->nr_inflight[slot])) {
+			kmbuf_reaper_own_cqe(rp, cqe, slot);
+			continue;
+		}
+		kmbuf_cqe_decode(cqe, &c);
+		n++;
+		keep = fn(arg, &c);
+		if (keep < 0) {
+			ret = keep;
+			break;
+		}
+		if (c.has_buf && !keep)
+			kmbuf_reaper_put(rp, c.bid);
+	}
+	io_uring_cq_advance(rp->ring, seen);
+	kmbuf_reaper_flush(rp);
+	return ret < 0 ? ret : (int)n;
+}
 
 /*
  * Like kmbuf_reap() into the array @out of @max entries; the caller keeps
