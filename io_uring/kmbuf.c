@@ -1286,7 +1286,7 @@ EXPORT_SYMBOL_GPL(kmbuf_ring_show_fdinfo);
 /* Records one task work run posts before it lets other task work run. */
 #define KMBUF_STREAM_BUDGET	256U
 /* Buffers a pull stream takes from the ring at a time. */
-#define KMBUF_STREAM_BATCH	32U
+#define KMBUF_STREAM_BATCH	16U
 /* Buffer ids a RETURN copies to the stack; bigger batches allocate. */
 #define KMBUF_RETURN_STACK	64U
 /* Streams a ring notification kicks directly; more go through irq_work. */

@@ -136,7 +136,7 @@ struct kmbuf_fill {
  * struct kmbuf_stream_ops - how a port's streams get their data
  * @produce: optional, for "pull" producers whose data can be generated or
  *	copied on demand (a queue, a generator).  Called by the core with
- *	@nr buffers (1 to 32) it took for the stream, and the port's @priv
+ *	@nr buffers (1 to 16) it took for the stream, and the port's @priv
  *	(as kmbuf_port_priv() returns it): write the next records, one per
  *	buffer, in order from @bufs[0], set each one's @len, and return how
  *	many were filled.  After fewer than @nr the core calls again with

@@ -245,8 +245,7 @@ struct refill_state {
 };
 
 /* the end without a record: -EOVERFLOW (CQ ring full), re-arm */
-static void __attribute__((noinline)) refill_rearm(struct refill_state *st,
-						   int res)
+static void refill_rearm(struct refill_state *st, int res)
 {
 	if (res != -EOVERFLOW) {
 		fprintf(stderr, "ARM (refill): %d\n", res);
