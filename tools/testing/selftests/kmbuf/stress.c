@@ -173,6 +173,7 @@ struct region {
 	__u64		mmap_off;
 	/* bytes [lo, hi) no ring may take: held buffers of an unbound ring */
 	size_t		taint_lo, taint_hi;
+	unsigned int	rf_taint;	/* refill slots (port bit) likewise */
 };
 
 enum { R_KERN, R_RO, R_USER };
@@ -212,6 +213,7 @@ struct port {
 	/* chr */
 	__u32		mode, rec_size;
 	__u64		gen_next, pat_off;
+	unsigned int	junk;		/* records of a previous mode to come */
 	/* tick */
 	__u32		nchan, tick_rec;
 	bool		configured;
@@ -247,6 +249,7 @@ struct wk {
 	int		norphan;
 	__u32		qseq;		/* next queue record of this writer */
 	__u16		gen_ctr;	/* source of port bgen values */
+	unsigned char	hist[32];	/* kinds of the last operations */
 	unsigned char	*buf;		/* KMBUF_CHR_MAX_RECORD scratch */
 };
 
@@ -264,6 +267,14 @@ static void violation(struct wk *w, const char *fmt, ...)
 		"VIOLATION seed=%llu kind=%s op=%llu worker=%d pid=%d: %s\n",
 		g_seed, w ? kind_name[w->kind] : "-", w ? w->opi : 0,
 		w ? w->wid : -1, getpid(), msg);
+	if (w) {
+		unsigned int i;
+
+		fprintf(stderr, "last operations:");
+		for (i = 0; i < 32 && i <= w->opi; i++)
+			fprintf(stderr, " %s", kind_name[w->hist[(w->opi - i) % 32]]);
+		fprintf(stderr, "\n");
+	}
 	fprintf(stderr, "replay: stress --seed %llu --procs %u --threads %u%s\n",
 		g_seed, g_procs, g_threads, g_ops ? " --ops (same)" : "");
 	__atomic_store_n(&shm->fail, 1, __ATOMIC_SEQ_CST);
@@ -767,25 +778,30 @@ static void op_vm(struct wk *w)
 }
 
 /* fork: the child reads every mapping the parent has and exits */
+static pid_t w_fork(struct wk *w)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		count_err(w, -errno);
+		WANT(w, "fork", -errno, EAGAIN, ENOMEM);
+	}
+	return pid;
+}
+
+/* fork: the child sees the read-only data as the parent does */
 static void op_fork(struct wk *w)
 {
 	pid_t pid;
 	int st, i;
 
-	pid = fork();
-	if (pid < 0) {
-		count_err(w, -errno);
-		WANT(w, "fork", -errno, EAGAIN, ENOMEM);
+	pid = w_fork(w);
+	if (pid < 0)
 		return;
-	}
 	if (!pid) {
-		volatile unsigned long sum = 0;
-		size_t j;
-
 		for (i = 1; i <= NREG; i++)
-			if (w->reg[i].map)
-				for (j = 0; j < w->reg[i].map_len; j += 512)
-					sum += w->reg[i].map[j];
+			check_ro_tail(w, i);
+		check_orphans(w);
 		_exit(0);
 	}
 	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
@@ -799,12 +815,9 @@ static void op_kill(struct wk *w)
 	pid_t pid;
 	int st;
 
-	pid = fork();
-	if (pid < 0) {
-		count_err(w, -errno);
-		WANT(w, "fork", -errno, EAGAIN, ENOMEM);
+	pid = w_fork(w);
+	if (pid < 0)
 		return;
-	}
 	if (!pid) {
 		struct kmbuf_region reg;
 		struct io_uring ring;
@@ -911,6 +924,9 @@ static void port_unbound(struct wk *w, int pi)
 				.len = p->held[i].len, .csum = p->held[i].csum,
 			};
 	if (p->nheld || p->was_armed) {
+		/* the ring may live on, its refill ring included */
+		if (p->refill)
+			w->reg[p->rf_reg].rf_taint |= 1U << pi;
 		if (!r->taint_hi || p->off < r->taint_lo)
 			r->taint_lo = p->off;
 		if (p->off + (size_t)p->bs * p->nr > r->taint_hi)
@@ -1049,9 +1065,19 @@ static void got_buf(struct wk *w, int pi, unsigned int stream,
 	p->held[bid].len = c->res;
 	p->nheld++;
 	off = p->off + (__u64)bid * p->bs;
-	if (!reg_readable(w, p->reg, off, c->res))
+	if (!reg_readable(w, p->reg, off, c->res)) {
+		/* not mapped: unchecked, but the stream moved on */
+		if (pi == P_CHR && p->junk)
+			p->junk--;
+		else if (pi == P_CHR && p->mode == KMBUF_CHR_MODE_GEN)
+			p->gen_next++;
+		else if (pi == P_CHR && p->mode == KMBUF_CHR_MODE_PATTERN)
+			p->pat_off += c->res;
 		return;
-	if (pi == P_CHR)
+	}
+	if (pi == P_CHR && p->junk)
+		p->junk--;	/* kept from before a SET_MODE */
+	else if (pi == P_CHR)
 		check_chr_buf(w, p, (unsigned char *)w->reg[p->reg].map + off,
 			      c->res);
 	else if (pi == P_TICK)
@@ -1165,8 +1191,9 @@ static void set_tick(struct wk *w, struct port *p)
 /* Geometry for a port: mostly valid, sometimes one field wrong. */
 static void op_bind(struct wk *w)
 {
-	int pi = rnd(w, P_NR), ri, ret, bad;
+	int pi = rnd(w, P_NR), ri, ret, bad, rr = 0;
 	struct port *p = &w->port[pi];
+	struct kmbuf_refill *rf = NULL;
 	struct kmbuf_bind b = { };
 	struct region *r;
 	__u32 align = pi >= P_BLK ? 4096 : 64, maxbs;
@@ -1218,19 +1245,17 @@ static void op_bind(struct wk *w)
 	if (!bad && r->size >= 8192 &&
 	    b.offset + (__u64)b.buf_size * b.nr_bufs > r->size - 4096)
 		return;
-	if (!bad && chance(w, 35)) {
+	if (!bad && !p->bound && chance(w, 35)) {
 		/* a refill ring in the last page of a writable region */
-		int rr = pick_region(w, false);
-		struct region *q = &w->reg[rr];
+		struct region *q;
 
+		rr = pick_region(w, false);
+		q = &w->reg[rr];
 		if (rr && q->kind != R_RO && q->size >= 8192 && q->map &&
-		    q->map_rw && q->map_len == q->size) {
-			p->refill = kmbuf_refill_init(&b, q->map, q->id,
-						      q->size - 4096 + pi * 1024,
-						      1U << rnd(w, 8));
-			p->rf_entries = b.refill_entries;
-			p->rf_reg = rr;
-		}
+		    q->map_rw && q->map_len == q->size)
+			rf = kmbuf_refill_init(&b, q->map, q->id,
+					       q->size - 4096 + pi * 1024,
+					       1U << rnd(w, 8));
 	}
 	for (i = 0; i < P_NR; i++) {
 		struct port *q = &w->port[i];
@@ -1241,8 +1266,6 @@ static void op_bind(struct wk *w)
 			overlap = true;
 	}
 	ret = rx_bind_desc(&w->rx, p->fd, &b);
-	if (ret < 0 || bad || p->bound || overlap)
-		p->refill = NULL;
 	count_err(w, ret);
 	valid = !bad && !p->bound && !overlap;
 	if (pi == P_TICK && !p->configured) {
@@ -1264,18 +1287,29 @@ static void op_bind(struct wk *w)
 		return;
 	}
 	/* a range still reserved by held buffers of an unbound ring */
-	if (r->taint_hi && b.offset < r->taint_hi &&
-	    r->taint_lo < b.offset + (__u64)b.buf_size * b.nr_bufs) {
+	if ((r->taint_hi && b.offset < r->taint_hi &&
+	     r->taint_lo < b.offset + (__u64)b.buf_size * b.nr_bufs) ||
+	    (rf && w->reg[rr].rf_taint & (1U << pi))) {
 		WANT(w, "BIND over reserved bytes", ret, EBUSY);
-	} else if (pi < P_BLK && r->kind == R_RO) {
-		WANT(w, "BIND on read-only region", ret, EACCES);
 	} else {
-		WANT(w, "BIND", ret, ENOMEM);
+		char what[160];
+
+		snprintf(what, sizeof(what),
+			 "%s BIND region %u (kind %d, %zu bytes) off %llu bs %u nr %u refill %u@%llu",
+			 port_name[pi], r->id, r->kind, r->size,
+			 (unsigned long long)b.offset, b.buf_size, b.nr_bufs,
+			 b.refill_region, (unsigned long long)b.refill_offset);
+		if (pi < P_BLK && r->kind == R_RO)
+			WANT(w, what, ret, EACCES);
+		else
+			WANT(w, what, ret, ENOMEM);
 	}
 	if (ret < 0 || !valid)
 		return;
 	p->bound = true;
-	p->refill = b.flags & KMBUF_BIND_REFILL ? p->refill : NULL;
+	p->refill = rf;
+	p->rf_entries = b.refill_entries;
+	p->rf_reg = rr;
 	p->bgen = ++w->gen_ctr;
 	p->was_armed = false;
 	p->reg = ri;
@@ -1290,11 +1324,13 @@ static void op_bind(struct wk *w)
 static void op_unbind(struct wk *w)
 {
 	int pi = rnd(w, P_NR), ret;
+	long long dropped;
 	struct port *p = &w->port[pi];
 
 	if (!w->ring_ok || p->fd <= 0)
 		return;
 	drain(w);
+	dropped = pi < P_BLK ? fdinfo_val(p->fd, "kmbuf_dropped") : 0;
 	ret = rx_unbind(&w->rx, p->fd);
 	count_err(w, ret);
 	if (!p->bound) {
@@ -1304,6 +1340,18 @@ static void op_unbind(struct wk *w)
 	expect_eq(w, "UNBIND", ret, 0);
 	/* what came before the UNBIND's CQE still counts */
 	drain(w);
+	/* records still waiting were dropped: their data is gone */
+	if (pi == P_CHR) {
+		long long d = fdinfo_val(p->fd, "kmbuf_dropped") - dropped;
+		long long j = d < p->junk ? d : p->junk;
+
+		p->junk -= j;
+		d -= j;
+		if (p->mode == KMBUF_CHR_MODE_GEN)
+			p->gen_next += d;
+		else if (p->mode == KMBUF_CHR_MODE_PATTERN)
+			p->pat_off += d * p->bs;
+	}
 	/* armed streams end with ECANCELED; those CQEs are stale now */
 	port_unbound(w, pi);
 }
@@ -1583,6 +1631,9 @@ static void op_chr_mode(struct wk *w)
 		seq = rnd64(w) >> 8;
 	}
 	drain(w);
+	/* records kept for the next ARM were made in the old mode */
+	if (!p->armed && fdinfo_val(p->fd, "kmbuf_pending") > 0)
+		return;
 	ret = chr_set_mode(p->fd, mode, rs, seq);
 	count_err(w, ret);
 	if (mode > KMBUF_CHR_MODE_PATTERN || (mode == KMBUF_CHR_MODE_GEN &&
@@ -1597,6 +1648,7 @@ static void op_chr_mode(struct wk *w)
 			return;
 		/* records before the final CQE are of the old mode */
 		wait_unarmed(w, P_CHR, 0);
+		p->junk = fdinfo_val(p->fd, "kmbuf_pending");
 	}
 	expect_eq(w, "SET_MODE", ret, 0);
 	/* the pattern stream's position is the file's: it continues */
@@ -1614,8 +1666,9 @@ static void op_chr_read(struct wk *w)
 	if (!port_ok(w, P_CHR))
 		return;
 	drain(w);
-	if (p->armed)
-		return;		/* the stream and read(2) would interleave */
+	/* the stream and read(2) would interleave; kept records go first */
+	if (p->armed || fdinfo_val(p->fd, "kmbuf_pending") > 0)
+		return;
 	len = p->mode == KMBUF_CHR_MODE_GEN && chance(w, 80) ?
 		p->rec_size : 1 + rnd(w, KMBUF_CHR_MAX_RECORD);
 	ret = read(p->fd, w->buf, len);
@@ -2226,6 +2279,7 @@ static void *worker(void *arg)
 			break;
 		k = pick_kind(w);
 		w->kind = k;
+		w->hist[w->opi % 32] = k;
 		shm->busy[w->wid].kind = k;
 		shm->busy[w->wid].opi = w->opi;
 		__atomic_store_n(&shm->busy[w->wid].t0, now_ns(), __ATOMIC_RELEASE);
