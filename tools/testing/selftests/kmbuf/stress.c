@@ -74,6 +74,9 @@
 #include "blk_util.h"
 #include "tick_util.h"
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
 #define MAXW		32		/* worker threads in all */
 #define QCNT		(1U << 18)	/* queue records per writer */
 #define UNIT		4096U		/* blk I/O granularity */
@@ -88,7 +91,7 @@ enum kind {
 	K_ARM, K_REAP, K_RETURN, K_BADRET, K_CHR_WRITE, K_CHR_READ,
 	K_CHR_MODE, K_TICK, K_BLK_READ, K_BLK_WRITE, K_CORRUPT, K_FIXED,
 	K_FIXED_IO, K_CANCEL, K_LINK_TIMEOUT, K_CLOSE, K_RMMOD, K_BADCMD,
-	K_INTRUDE, K_NR,
+	K_XRING, K_INTRUDE, K_NR,
 };
 
 static const char *const kind_name[K_NR] = {
@@ -96,7 +99,8 @@ static const char *const kind_name[K_NR] = {
 	"bind", "unbind", "arm", "reap", "return", "bad_return", "chr_write",
 	"chr_read", "chr_mode", "tick_ctl", "blk_read", "blk_write",
 	"corrupt", "fixed_slot", "fixed_io", "async_cancel",
-	"link_timeout", "close", "rmmod", "bad_cmd", "intruder",
+	"link_timeout", "close", "rmmod", "bad_cmd", "cross_ring",
+	"intruder",
 };
 
 /* relative weights of the kinds a worker picks */
@@ -107,7 +111,7 @@ static const unsigned int kind_weight[K_NR] = {
 	[K_CHR_READ] = 6, [K_CHR_MODE] = 4, [K_TICK] = 3, [K_BLK_READ] = 14,
 	[K_BLK_WRITE] = 10, [K_CORRUPT] = 3, [K_FIXED] = 4, [K_FIXED_IO] = 8,
 	[K_CANCEL] = 3, [K_LINK_TIMEOUT] = 3, [K_CLOSE] = 2, [K_RMMOD] = 1,
-	[K_BADCMD] = 6,
+	[K_BADCMD] = 6, [K_XRING] = 4,
 };
 
 /* the memory all processes share */
@@ -132,7 +136,7 @@ struct shm {
 
 static struct shm *shm;
 static unsigned long long g_seed = 1, g_ops, g_duration;
-static unsigned int g_procs = 2, g_threads = 2, g_op_timeout = 120;
+static unsigned int g_procs = 2, g_threads = 2, g_op_timeout = 240;
 static long g_user = -1, g_intruder = -1;
 static unsigned long long g_memlock;
 static const char *g_cgroup;
@@ -254,6 +258,7 @@ struct wk {
 };
 
 static __thread struct wk *cur;
+static struct wk *g_wk;		/* this process's workers */
 
 static void violation(struct wk *w, const char *fmt, ...)
 {
@@ -337,7 +342,7 @@ static int helper(int wid, int op, int arg, unsigned long long val)
 	int ret;
 
 	if (g_helper_fd[wid] < 0)
-		return -ENOSYS;
+		return -EOPNOTSUPP;
 	if (write(g_helper_fd[wid], &q, sizeof(q)) != sizeof(q))
 		return -EPIPE;
 	if (read(g_helper_fd[wid], &ret, sizeof(ret)) != sizeof(ret))
@@ -347,11 +352,12 @@ static int helper(int wid, int op, int arg, unsigned long long val)
 
 static void chmod_devs(void)
 {
-	const char *devs[] = { CHR_DEV, TICK_DEV, BLK_DEV, NVME_DEV,
-			       "/dev/kmbuf_fixed_test" };
+	static const char * const devs[] = {
+		CHR_DEV, TICK_DEV, BLK_DEV, NVME_DEV, "/dev/kmbuf_fixed_test",
+	};
 	unsigned int i;
 
-	for (i = 0; i < sizeof(devs) / sizeof(devs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(devs); i++)
 		chmod(devs[i], 0666);
 }
 
@@ -567,7 +573,7 @@ static size_t rand_size(struct wk *w)
 	static const size_t sizes[] = { 4096, 8192, 16384, 65536, 131072,
 					 3 * 4096, 262144 };
 
-	return sizes[rnd(w, sizeof(sizes) / sizeof(sizes[0]))];
+	return sizes[rnd(w, ARRAY_SIZE(sizes))];
 }
 
 /* Register a region: kernel, read-only or user memory, maybe bad. */
@@ -594,15 +600,24 @@ static void op_region(struct wk *w)
 		rd.flags = IORING_MEM_REGION_RDONLY;
 	}
 	switch (bad) {
-	case 1: rd.size = 0; break;
-	case 2: rd.size = size + 1; break;
-	case 3: rd.id = 16 + rnd(w, 100); break;
-	case 4: if (w->next_id > 1)
+	case 1:
+		rd.size = 0;
+		break;
+	case 2:
+		rd.size = size + 1;
+		break;
+	case 3:
+		rd.id = 16 + rnd(w, 100);
+		break;
+	case 4:
+		if (w->next_id > 1)
 			rd.id = 1 + rnd(w, w->next_id - 1);	/* in use */
 		else
 			rd.size = 1ULL << 62;
 		break;
-	case 5: rd.__resv[0] = 1; break;
+	case 5:
+		rd.__resv[0] = 1;
+		break;
 	}
 	ret = kmbuf_region_register(w->rx.ring.ring_fd, &rd, 0);
 	count_err(w, ret);
@@ -688,7 +703,7 @@ static void op_map(struct wk *w)
 /* munmap, mprotect, mremap and madvise on a region's mapping */
 static void op_vm(struct wk *w)
 {
-	int ri = pick_region(w, true), ret, what = rnd(w, 6);
+	int ri = pick_region(w, true), ret, what = rnd(w, 8);
 	struct region *r = &w->reg[ri];
 	void *p;
 
@@ -741,13 +756,14 @@ static void op_vm(struct wk *w)
 			violation(w, "mremap grew region %u's mapping", r->id);
 		WANT(w, "mremap grow", -errno, EFAULT, ENOMEM, EINVAL);
 		break;
-	case 3: {	/* advice that keeps the pages: contents must stay */
+	case 3:
+		{;	/* advice that keeps the pages: contents must stay */
 		static const int adv[] = { MADV_WILLNEED, MADV_RANDOM,
 					   MADV_SEQUENTIAL, MADV_COLD,
 					   MADV_PAGEOUT, MADV_NORMAL,
 					   MADV_HUGEPAGE, MADV_MERGEABLE };
 		__u32 before = csum(r->map, r->map_len), after;
-		int a = adv[rnd(w, sizeof(adv) / sizeof(adv[0]))];
+		int a = adv[rnd(w, ARRAY_SIZE(adv))];
 
 		/* not while a ring may write into it */
 		if (w->port[P_CHR].armed || w->port[P_TICK].armed)
@@ -767,6 +783,54 @@ static void op_vm(struct wk *w)
 		/* refaulting has no handler: remap before reading again */
 		reg_unmap(r);
 		break;
+	case 6:
+		{;	/* a private mapping: writes stay private */
+		int prot = PROT_READ | (r->kind == R_RO ? 0 : PROT_WRITE);
+		char *q;
+
+		q = mmap(NULL, 4096, prot, MAP_PRIVATE, w->rx.ring.ring_fd,
+			 r->mmap_off);
+		if (q == MAP_FAILED) {
+			count_err(w, -errno);
+			WANT(w, "private mmap", -errno, EINVAL, ENOMEM, EPERM);
+			break;
+		}
+		if (r->kind == R_RO) {
+			ret = mprotect(q, 4096, PROT_READ | PROT_WRITE);
+			if (!ret)
+				violation(w, "private mapping of read-only region %u made writable",
+					  r->id);
+			WANT(w, "mprotect private ro", -errno, EACCES);
+		} else if (r->fixed_role) {
+			/* no ring writes here: the shared view must not move */
+			char before = r->map[0];
+
+			q[0] = ~before;
+			if (r->map[0] != before)
+				violation(w, "a private mapping's write reached region %u",
+					  r->id);
+		}
+		munmap(q, 4096);
+		break;
+	}
+	case 7:
+		{;	/* FOLL_FORCE through /proc/self/mem: not into read-only */
+		int fd = open("/proc/self/mem", O_RDWR);
+		char c = 0x5a;
+
+		if (fd < 0 || r->kind != R_RO)
+			goto out_mem;
+		ret = pwrite(fd, &c, 1, (uintptr_t)r->map) == 1 ? 0 : -errno;
+		count_err(w, ret);
+		if (!ret)
+			violation(w, "/proc/self/mem wrote into read-only region %u",
+				  r->id);
+		WANT(w, "/proc/self/mem write", ret, EFAULT, EIO, EPERM, EACCES);
+out_mem:
+		if (fd >= 0)
+			close(fd);
+		break;
+	}
 	case 5:		/* DONTFORK then DOFORK */
 		ret = madvise(r->map, r->map_len, MADV_DONTFORK) ? -errno : 0;
 		WANT(w, "madvise dontfork", ret, EINVAL);
@@ -827,6 +891,7 @@ static void op_kill(struct wk *w)
 		struct kmbuf_cmd c = { .addr = (uintptr_t)&b };
 		int fd, bfd, i;
 
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (io_uring_queue_init(32, &ring, 0))
 			_exit(0);
 		fd = open(CHR_DEV, O_RDWR | O_NONBLOCK);
@@ -923,7 +988,11 @@ static void port_unbound(struct wk *w, int pi)
 				.off = p->off + (size_t)i * p->bs,
 				.len = p->held[i].len, .csum = p->held[i].csum,
 			};
-	if (p->nheld || p->was_armed) {
+	/*
+	 * A tick timer may hold a buffer of the ring as it goes: the ring
+	 * lives on until the buffer comes back (kmbuf.rst, Contexts).
+	 */
+	if (p->nheld || p->was_armed || pi == P_TICK) {
 		/* the ring may live on, its refill ring included */
 		if (p->refill)
 			w->reg[p->rf_reg].rf_taint |= 1U << pi;
@@ -1220,14 +1289,29 @@ static void op_bind(struct wk *w)
 					  b.nr_bufs) / align + 1);
 	bad = chance(w, 15) ? 1 + rnd(w, 8) : 0;
 	switch (bad) {
-	case 1: b.nr_bufs = chance(w, 50) ? 0 : KMBUF_MAX_RING_BUFS + 1; break;
-	case 2: b.buf_size = chance(w, 50) ? 0 : b.buf_size + 8; break;
-	case 3: b.offset += 8; break;
-	case 4: b.offset = r->size - b.buf_size + align; break;
-	case 5: b.region_id = 16 + rnd(w, 1000); break;
-	case 6: b.resv = 1; break;
-	case 7: b.offset = ~0ULL - 4095; break;
-	case 8: b.flags = KMBUF_BIND_REFILL;	/* in a read-only region */
+	case 1:
+		b.nr_bufs = chance(w, 50) ? 0 : KMBUF_MAX_RING_BUFS + 1;
+		break;
+	case 2:
+		b.buf_size = chance(w, 50) ? 0 : b.buf_size + 8;
+		break;
+	case 3:
+		b.offset += 8;
+		break;
+	case 4:
+		b.offset = r->size - b.buf_size + align;
+		break;
+	case 5:
+		b.region_id = 16 + rnd(w, 1000);
+		break;
+	case 6:
+		b.resv = 1;
+		break;
+	case 7:
+		b.offset = ~0ULL - 4095;
+		break;
+	case 8:
+		b.flags = KMBUF_BIND_REFILL;	/* in a read-only region */
 		for (i = 1; i <= NREG; i++)
 			if (w->reg[i].live && w->reg[i].kind == R_RO)
 				break;
@@ -1538,6 +1622,8 @@ static void op_badret(struct wk *w)
 		expect_eq(w, "RETURN on an unbound file", ret, -ENXIO);
 	else if (how == 0)
 		expect_eq(w, "RETURN of an id out of range", ret, -EINVAL);
+	else if (n > p->nr)	/* @nr: 1 to the ring's buffer count */
+		expect_eq(w, "RETURN of more ids than buffers", ret, -EINVAL);
 	else
 		expect_eq(w, "RETURN of an id not held", ret, -EALREADY);
 }
@@ -1912,7 +1998,7 @@ static void op_corrupt(struct wk *w)
 	p = &w->port[P_BLK];
 	if (chance(w, 20)) {
 		ret = helper(w->wid, H_DELAY, 0, rnd(w, 3) ? 0 : rnd(w, 300));
-		WANT(w, "delay_us", ret, ENOSYS);
+		WANT(w, "delay_us", ret, EOPNOTSUPP);
 		return;
 	}
 	u = rnd(w, SLICE);
@@ -1920,7 +2006,7 @@ static void op_corrupt(struct wk *w)
 		return;		/* unknown data, unknown expectations */
 	ret = helper(w->wid, H_CORRUPT, 0, p->base / UNIT + u);
 	count_err(w, ret);
-	WANT(w, "corrupt", ret, ENOSYS);
+	WANT(w, "corrupt", ret, EOPNOTSUPP);
 	if (!ret)
 		p->corrupt[u] = !p->corrupt[u];	/* a second flip repairs */
 }
@@ -2018,6 +2104,19 @@ static void op_fixed_io(struct wk *w)
 		kmbuf_prep_write_fixed(sqe, p->dfd, s, so, n * UNIT,
 				       p->base + u * UNIT);
 	sqe->user_data = ud;
+	io_uring_submit(&w->rx.ring);
+	/* the request keeps the slot's buffer, and its region, to the end */
+	if (chance(w, 25)) {
+		ret = kmbuf_fixed_clear(w->rx.ring.ring_fd, s);
+		expect_eq(w, "fixed clear with I/O in flight", ret, 0);
+		sl->used = false;
+	}
+	if (rd && chance(w, 10)) {
+		/* or the whole instance goes with it in flight */
+		ring_close(w, chance(w, 50));
+		ring_open(w);
+		return;
+	}
 	ret = rx_wait(&w->rx, ud);
 	count_err(w, ret);
 	if (rd && r->kind == R_RO) {
@@ -2110,7 +2209,7 @@ static void op_rmmod(struct wk *w)
 		port_close(w, P_TICK);
 	ret = helper(w->wid, H_RMMOD, mod, 0);
 	count_err(w, ret);
-	WANT(w, "rmmod", ret, EBUSY, EAGAIN, EWOULDBLOCK, ENOSYS, ENOENT);
+	WANT(w, "rmmod", ret, EBUSY, EAGAIN, EWOULDBLOCK, EOPNOTSUPP, ENOENT);
 	if (!ret && mod == M_TICK && w->port[P_TICK].fd > 0)
 		violation(w, "rmmod kmbuf_tick succeeded with a file open");
 	if (!ret && mod == M_BLK && w->port[P_BLK].fd > 0)
@@ -2130,13 +2229,29 @@ static void op_badcmd(struct wk *w)
 	if (!w->ring_ok || !port_ok(w, pi))
 		return;
 	switch (how) {
-	case 0: op = _IO(KMBUF_CMD_MAGIC, 9 + rnd(w, 200)); break;
-	case 1: c.flags = 1 + rnd(w, 0xfffe); break;
-	case 2: op = KMBUF_CMD_ARM; break;		/* no MULTISHOT */
-	case 3: op = KMBUF_CMD_ARM; cf = IORING_URING_CMD_MULTISHOT;
-		c.stream = 4096 + rnd(w, 60000); break;
-	case 4: op = KMBUF_CMD_RETURN; c.nr = 0; c.addr = 0; break;
-	case 5: op = KMBUF_CMD_BIND; c.addr = 16; break;	/* unreadable */
+	case 0:
+		op = _IO(KMBUF_CMD_MAGIC, 9 + rnd(w, 200));
+		break;
+	case 1:
+		c.flags = 1 + rnd(w, 0xfffe);
+		break;
+	case 2:		/* no MULTISHOT */
+		op = KMBUF_CMD_ARM;
+		break;
+	case 3:
+		op = KMBUF_CMD_ARM;
+		cf = IORING_URING_CMD_MULTISHOT;
+		c.stream = 4096 + rnd(w, 60000);
+		break;
+	case 4:
+		op = KMBUF_CMD_RETURN;
+		c.nr = 0;
+		c.addr = 0;
+		break;
+	case 5:		/* from an unreadable address */
+		op = KMBUF_CMD_BIND;
+		c.addr = 16;
+		break;
 	}
 	ret = rx_kcmd(&w->rx, p->fd, op, cf, &c);
 	count_err(w, ret);
@@ -2152,7 +2267,8 @@ static void op_badcmd(struct wk *w)
 	case 0:
 		expect_eq(w, "unknown common command", ret, -ENOTTY);
 		break;
-	case 1: case 2:
+	case 1:
+	case 2:
 		expect_eq(w, "command with bad flags", ret, -EINVAL);
 		break;
 	case 3:
@@ -2184,39 +2300,52 @@ static void op_badcmd(struct wk *w)
 	}
 }
 
+/*
+ * A command on the file of another thread of this process, from our own
+ * io_uring instance: its ring is not ours (EXDEV), or it has none (ENXIO);
+ * the file may be closed meanwhile (EBADF) and its number reused by a
+ * file that takes no kmbuf commands (EOPNOTSUPP).  Never success.
+ */
+static void op_xring(struct wk *w)
+{
+	int pi = rnd(w, P_NR), ret, fd, i;
+	struct wk *o = &g_wk[rnd(w, g_threads)];
+	__u32 id = 0;
+	__u32 op = chance(w, 50) ? KMBUF_CMD_UNBIND : KMBUF_CMD_RETURN;
+
+	if (o == w || !w->ring_ok || g_threads < 2)
+		return;
+	fd = __atomic_load_n(&o->port[pi].fd, __ATOMIC_RELAXED);
+	if (fd <= 0)
+		return;
+	for (i = 0; i < P_NR; i++)
+		if (w->port[i].fd == fd || w->port[i].dfd == fd)
+			return;		/* the number is ours now */
+	ret = rx_cmd(&w->rx, fd, op, op == KMBUF_CMD_RETURN ? (uintptr_t)&id : 0,
+		     op == KMBUF_CMD_RETURN, 0);
+	count_err(w, ret);
+	if (ret >= 0)
+		violation(w, "%s on another instance's file (fd %d): %d",
+			  op == KMBUF_CMD_UNBIND ? "UNBIND" : "RETURN", fd, ret);
+	WANT(w, "command from another instance", ret, EXDEV, ENXIO, EBADF,
+	     EOPNOTSUPP);
+}
+
 /* --------------------------------------------------------------- worker */
 
-static void do_op(struct wk *w, int k)
-{
-	switch (k) {
-	case K_RING: op_ring(w); break;
-	case K_REGION: op_region(w); break;
-	case K_MAP: op_map(w); break;
-	case K_VM: op_vm(w); break;
-	case K_FORK: op_fork(w); break;
-	case K_KILL: op_kill(w); break;
-	case K_BIND: op_bind(w); break;
-	case K_UNBIND: op_unbind(w); break;
-	case K_ARM: op_arm(w); break;
-	case K_REAP: op_reap(w); break;
-	case K_RETURN: op_return(w); break;
-	case K_BADRET: op_badret(w); break;
-	case K_CHR_WRITE: op_chr_write(w); break;
-	case K_CHR_READ: op_chr_read(w); break;
-	case K_CHR_MODE: op_chr_mode(w); break;
-	case K_TICK: op_tick(w); break;
-	case K_BLK_READ: op_blk_read(w); break;
-	case K_BLK_WRITE: op_blk_write(w); break;
-	case K_CORRUPT: op_corrupt(w); break;
-	case K_FIXED: op_fixed(w); break;
-	case K_FIXED_IO: op_fixed_io(w); break;
-	case K_CANCEL: op_cancel(w); break;
-	case K_LINK_TIMEOUT: op_link_timeout(w); break;
-	case K_CLOSE: op_close(w); break;
-	case K_RMMOD: op_rmmod(w); break;
-	case K_BADCMD: op_badcmd(w); break;
-	}
-}
+static void (*const op_fn[K_NR])(struct wk *w) = {
+	[K_RING] = op_ring, [K_REGION] = op_region, [K_MAP] = op_map,
+	[K_VM] = op_vm, [K_FORK] = op_fork, [K_KILL] = op_kill,
+	[K_BIND] = op_bind, [K_UNBIND] = op_unbind, [K_ARM] = op_arm,
+	[K_REAP] = op_reap, [K_RETURN] = op_return, [K_BADRET] = op_badret,
+	[K_CHR_WRITE] = op_chr_write, [K_CHR_READ] = op_chr_read,
+	[K_CHR_MODE] = op_chr_mode, [K_TICK] = op_tick,
+	[K_BLK_READ] = op_blk_read, [K_BLK_WRITE] = op_blk_write,
+	[K_CORRUPT] = op_corrupt, [K_FIXED] = op_fixed,
+	[K_FIXED_IO] = op_fixed_io, [K_CANCEL] = op_cancel,
+	[K_LINK_TIMEOUT] = op_link_timeout, [K_CLOSE] = op_close,
+	[K_RMMOD] = op_rmmod, [K_BADCMD] = op_badcmd, [K_XRING] = op_xring,
+};
 
 static int pick_kind(struct wk *w)
 {
@@ -2283,7 +2412,7 @@ static void *worker(void *arg)
 		shm->busy[w->wid].kind = k;
 		shm->busy[w->wid].opi = w->opi;
 		__atomic_store_n(&shm->busy[w->wid].t0, now_ns(), __ATOMIC_RELEASE);
-		do_op(w, k);
+		op_fn[k](w);
 		__atomic_store_n(&shm->busy[w->wid].t0, 0, __ATOMIC_RELEASE);
 		__atomic_add_fetch(&shm->cnt[k], 1, __ATOMIC_RELAXED);
 		w->opi++;
@@ -2311,6 +2440,7 @@ static void worker_proc(int proc)
 	w = calloc(g_threads, sizeof(*w));
 	if (!w)
 		_exit(1);
+	g_wk = w;
 	for (t = 0; t < g_threads; t++) {
 		w[t].wid = proc * g_threads + t;
 		if (pthread_create(&th[t], NULL, worker, &w[t]))
@@ -2465,12 +2595,13 @@ static int drop_privileges(uid_t uid)
 	return 0;
 }
 
-static void usage(void)
+static void print_usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: stress [--seed N] [--ops N | --duration S] [--procs P]\n"
+		"usage: %s [--seed N] [--ops N | --duration S] [--procs P]\n"
 		"              [--threads T] [--op-timeout S] [--user UID]\n"
-		"              [--intruder UID] [--memlock BYTES] [--cgroup DIR]\n");
+		"              [--intruder UID] [--memlock BYTES] [--cgroup DIR]\n",
+		prog);
 	exit(2);
 }
 
@@ -2479,14 +2610,14 @@ int main(int argc, char **argv)
 	pid_t pids[MAXW + 2], intr = 0, helper_pid = 0;
 	int socks[MAXW][2], hfd[MAXW];
 	struct limits lim = { .memmax = -1 };
-	unsigned long long total = 0, t0;
+	unsigned long long total = 0, t0, last_report;
 	int i, st, nw, failed = 0, running;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!v)
-			usage();
+			print_usage(argv[0]);
 		if (!strcmp(a, "--seed"))
 			g_seed = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--ops"))
@@ -2508,12 +2639,12 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--cgroup"))
 			g_cgroup = v;
 		else
-			usage();
+			print_usage(argv[0]);
 		i++;
 	}
 	nw = g_procs * g_threads;
 	if (!g_procs || !g_threads || nw > MAXW - 1 || (!g_ops && !g_duration))
-		usage();
+		print_usage(argv[0]);
 	if (!g_ops && !g_duration)
 		g_duration = 60;
 	g_ops_per_worker = g_ops ? (g_ops + nw - 1) / nw : 0;
@@ -2601,6 +2732,7 @@ int main(int argc, char **argv)
 
 	/* watchdog and limits */
 	running = g_procs;
+	last_report = now_ns();
 	while (running) {
 		pid_t pid = waitpid(-1, &st, WNOHANG);
 		unsigned long long t = now_ns();
@@ -2638,6 +2770,14 @@ int main(int argc, char **argv)
 			}
 		}
 		sample(&lim, pids, g_procs);
+		if (t - last_report > 60000000000ULL) {
+			unsigned long long n = 0;
+
+			for (i = 0; i < K_NR; i++)
+				n += shm->cnt[i];
+			printf("# %.0f s: %llu operations\n", (t - t0) / 1e9, n);
+			last_report = t;
+		}
 		usleep(100000);
 	}
 	__atomic_store_n(&shm->stop, 1, __ATOMIC_SEQ_CST);
@@ -2649,8 +2789,11 @@ int main(int argc, char **argv)
 	for (i = 0; i < nw; i++)
 		if (g_helper_fd[i] >= 0)
 			close(g_helper_fd[i]);
-	while (wait(NULL) > 0)
-		;
+	/* children of killed workers may still hold its sockets */
+	if (helper_pid > 0) {
+		kill(helper_pid, SIGKILL);
+		waitpid(helper_pid, NULL, 0);
+	}
 	if (shm->fail)
 		failed = 1;
 

@@ -60,12 +60,12 @@ OUT=/tmp/stress.out.$$
 for seed in "$@"; do
 	n=$((n + 1))
 	if [ -n "$OPS" ]; then len="--ops $OPS"; else len="--duration $DUR"; fi
-	# the workers start in the cgroup: this shell moves in, then execs
-	sh -c "echo \$\$ > $CG/cgroup.procs && exec ./stress --seed $seed \
+	# the workers start in the cgroup: this shell moves in first
+	sh -c "echo \$\$ > $CG/cgroup.procs && ./stress --seed $seed \
 		$len --procs $PROCS --threads $THREADS --user 65534 \
-		--intruder 65533 --memlock $MEMLOCK --cgroup $CG" > $OUT 2>&1
-	rc=$?
-	sed 's/^/# /' $OUT
+		--intruder 65533 --memlock $MEMLOCK --cgroup $CG; \
+		echo \$? > $OUT" 2>&1 | sed 's/^/# /'
+	rc=$(cat $OUT 2>/dev/null || echo 99)
 	if [ $rc -eq 0 ]; then
 		echo "ok $n stress seed $seed"
 	else
