@@ -380,6 +380,22 @@ static int fi_prepare(void)
 	return fi_config(0, ULONG_MAX);
 }
 
+/*
+ * A fault point costs up to a second under TCG and KASAN (a module load
+ * and unload), tens of them per path: more than the harness's default
+ * 30 s per test.
+ */
+FIXTURE(faults) {
+};
+
+FIXTURE_SETUP(faults)
+{
+}
+
+FIXTURE_TEARDOWN(faults)
+{
+}
+
 static void fi_test(struct __test_metadata *_metadata,
 		    const struct fpath *p)
 {
@@ -591,7 +607,7 @@ static const struct fpath path_region_kernel = {
 	.errnos = enomem, .arg = &rarg_kernel,
 };
 
-TEST(region_kernel)
+TEST_F_TIMEOUT(faults, region_kernel, 300)
 {
 	fi_test(_metadata, &path_region_kernel);
 }
@@ -602,7 +618,7 @@ static const struct fpath path_region_kernel_3 = {
 	.errnos = enomem, .arg = &rarg_kernel_3,
 };
 
-TEST(region_kernel_3)
+TEST_F_TIMEOUT(faults, region_kernel_3, 300)
 {
 	fi_test(_metadata, &path_region_kernel_3);
 }
@@ -613,7 +629,7 @@ static const struct fpath path_region_rdonly = {
 	.errnos = enomem, .arg = &rarg_rdonly,
 };
 
-TEST(region_rdonly)
+TEST_F_TIMEOUT(faults, region_rdonly, 300)
 {
 	fi_test(_metadata, &path_region_rdonly);
 }
@@ -624,7 +640,7 @@ static const struct fpath path_region_user = {
 	.errnos = enomem, .arg = &rarg_user,
 };
 
-TEST(region_user)
+TEST_F_TIMEOUT(faults, region_user, 300)
 {
 	fi_test(_metadata, &path_region_user);
 }
@@ -707,7 +723,7 @@ static const struct fpath path_bind_chr = {
 	.errnos = enomem_eagain,
 };
 
-TEST(bind_chr)
+TEST_F_TIMEOUT(faults, bind_chr, 300)
 {
 	fi_test(_metadata, &path_bind_chr);
 }
@@ -758,7 +774,7 @@ static const struct fpath path_bind_refill = {
 	.teardown = common_teardown, .errnos = enomem_eagain,
 };
 
-TEST(bind_refill)
+TEST_F_TIMEOUT(faults, bind_refill, 300)
 {
 	fi_test(_metadata, &path_bind_refill);
 }
@@ -817,7 +833,7 @@ static const struct fpath path_bind_blk = {
 	.errnos = enomem_eagain, .arg = BLK_DEV,
 };
 
-TEST(bind_blk)
+TEST_F_TIMEOUT(faults, bind_blk, 300)
 {
 	fi_test(_metadata, &path_bind_blk);
 }
@@ -828,7 +844,7 @@ static const struct fpath path_bind_blk_nvme = {
 	.errnos = enomem_eagain, .arg = STACKED_DEV,
 };
 
-TEST(bind_blk_nvme)
+TEST_F_TIMEOUT(faults, bind_blk_nvme, 300)
 {
 	fi_test(_metadata, &path_bind_blk_nvme);
 }
@@ -893,7 +909,7 @@ static const struct fpath path_bind_tick = {
 	.errnos = enomem_eagain,
 };
 
-TEST(bind_tick)
+TEST_F_TIMEOUT(faults, bind_tick, 300)
 {
 	fi_test(_metadata, &path_bind_tick);
 }
@@ -931,7 +947,7 @@ static const struct fpath path_open_chr = {
 	.teardown = common_teardown, .errnos = enomem,
 };
 
-TEST(open_chr)
+TEST_F_TIMEOUT(faults, open_chr, 300)
 {
 	fi_test(_metadata, &path_open_chr);
 }
@@ -962,7 +978,7 @@ static const struct fpath path_config_tick = {
 	.teardown = common_teardown, .errnos = enomem,
 };
 
-TEST(config_tick)
+TEST_F_TIMEOUT(faults, config_tick, 300)
 {
 	fi_test(_metadata, &path_config_tick);
 }
@@ -1049,7 +1065,7 @@ static const struct fpath path_arm_chr = {
 	.errnos = enomem_eagain,
 };
 
-TEST(arm_chr)
+TEST_F_TIMEOUT(faults, arm_chr, 300)
 {
 	fi_test(_metadata, &path_arm_chr);
 }
@@ -1113,7 +1129,7 @@ static const struct fpath path_fixed_region = {
 	.errnos = enomem,
 };
 
-TEST(fixed_region)
+TEST_F_TIMEOUT(faults, fixed_region, 300)
 {
 	fi_test(_metadata, &path_fixed_region);
 }
@@ -1279,25 +1295,13 @@ static const struct mod_arg marg_blk_nvme = {
 	.dev = STACKED_DEV,
 };
 
-/* a load and unload takes up to a second under TCG and KASAN */
-FIXTURE(modload) {
-};
-
-FIXTURE_SETUP(modload)
-{
-}
-
-FIXTURE_TEARDOWN(modload)
-{
-}
-
 static const struct fpath path_load_chr = {
 	.name = "load kmbuf_chr", .setup = mod_setup, .op = mod_op,
 	.verify = mod_verify, .teardown = mod_teardown, .errnos = enomem,
 	.arg = &marg_chr,
 };
 
-TEST_F_TIMEOUT(modload, load_chr, 600)
+TEST_F_TIMEOUT(faults, load_chr, 600)
 {
 	mod_test(_metadata, &path_load_chr);
 }
@@ -1308,7 +1312,7 @@ static const struct fpath path_load_tick = {
 	.arg = &marg_tick,
 };
 
-TEST_F_TIMEOUT(modload, load_tick, 600)
+TEST_F_TIMEOUT(faults, load_tick, 600)
 {
 	mod_test(_metadata, &path_load_tick);
 }
@@ -1319,7 +1323,7 @@ static const struct fpath path_load_blk = {
 	.arg = &marg_blk, .step = 8,
 };
 
-TEST_F_TIMEOUT(modload, load_blk, 900)
+TEST_F_TIMEOUT(faults, load_blk, 900)
 {
 	mod_test(_metadata, &path_load_blk);
 }
@@ -1330,7 +1334,7 @@ static const struct fpath path_load_blk_nvme = {
 	.errnos = enomem, .arg = &marg_blk_nvme, .step = 8,
 };
 
-TEST_F_TIMEOUT(modload, load_blk_nvme, 900)
+TEST_F_TIMEOUT(faults, load_blk_nvme, 900)
 {
 	mod_test(_metadata, &path_load_blk_nvme);
 }
@@ -1396,19 +1400,19 @@ static void disk_name_test(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, system("modprobe kmbuf_chr && modprobe kmbuf_tick"));
 }
 
-TEST(load_blk_disk_name)
+TEST_F_TIMEOUT(faults, load_blk_disk_name, 120)
 {
 	disk_name_test(_metadata, &marg_blk);
 }
 
-TEST(load_blk_nvme_disk_name)
+TEST_F_TIMEOUT(faults, load_blk_nvme_disk_name, 120)
 {
 	disk_name_test(_metadata, &marg_blk_nvme);
 }
 
 /* ---- nothing leaked ------------------------------------------------ */
 
-TEST(kmemleak)
+TEST_F_TIMEOUT(faults, kmemleak, 300)
 {
 	char line[256];
 	FILE *f;
