@@ -381,9 +381,9 @@ static int fi_prepare(void)
 }
 
 /*
- * A fault point costs up to a second under TCG and KASAN (a module load
- * and unload), tens of them per path: more than the harness's default
- * 30 s per test.
+ * One variant per path.  A fault point costs up to a second under TCG and
+ * KASAN (a module load and unload), tens of them per path: more than the
+ * harness's default 30 s per test.
  */
 FIXTURE(faults) {
 };
@@ -492,6 +492,14 @@ static int region(struct fctx *c, __u32 flags)
 				   flags, 0, &c->reg);
 }
 
+/* A ring with the kernel region REG_ID mapped, desc flags @flags. */
+static int ring_region(struct fctx *c, __u32 flags)
+{
+	int ret = ring_setup(c);
+
+	return ret ? ret : region(c, flags);
+}
+
 static int bind_desc(struct fctx *c, const struct kmbuf_bind *b)
 {
 	struct kmbuf_cmd cmd = { .addr = (__u64)(uintptr_t)b };
@@ -530,7 +538,6 @@ static int region_op(struct fctx *c)
 	struct io_uring_region_desc rd = {
 		.id = REG_ID, .size = a->pages * pg, .flags = a->flags,
 	};
-
 	int ret;
 
 	if (a->user)
@@ -607,21 +614,11 @@ static const struct fpath path_region_kernel = {
 	.errnos = enomem, .arg = &rarg_kernel,
 };
 
-TEST_F_TIMEOUT(faults, region_kernel, 300)
-{
-	fi_test(_metadata, &path_region_kernel);
-}
-
 static const struct fpath path_region_kernel_3 = {
 	.name = "region kernel 3 pages", .setup = region_setup,
 	.op = region_op, .verify = region_verify, .teardown = common_teardown,
 	.errnos = enomem, .arg = &rarg_kernel_3,
 };
-
-TEST_F_TIMEOUT(faults, region_kernel_3, 300)
-{
-	fi_test(_metadata, &path_region_kernel_3);
-}
 
 static const struct fpath path_region_rdonly = {
 	.name = "region read-only 16 pages", .setup = region_setup,
@@ -629,21 +626,11 @@ static const struct fpath path_region_rdonly = {
 	.errnos = enomem, .arg = &rarg_rdonly,
 };
 
-TEST_F_TIMEOUT(faults, region_rdonly, 300)
-{
-	fi_test(_metadata, &path_region_rdonly);
-}
-
 static const struct fpath path_region_user = {
 	.name = "region user memory 16 pages", .setup = region_setup,
 	.op = region_op, .verify = region_verify, .teardown = common_teardown,
 	.errnos = enomem, .arg = &rarg_user,
 };
-
-TEST_F_TIMEOUT(faults, region_user, 300)
-{
-	fi_test(_metadata, &path_region_user);
-}
 
 /* ---- ring create: BIND on each consumer ---------------------------- */
 
@@ -705,11 +692,8 @@ static int chr_verify(struct fctx *c)
 
 static int chr_bind_setup(struct fctx *c)
 {
-	int ret = ring_setup(c);
+	int ret = ring_region(c, 0);
 
-	if (ret)
-		return ret;
-	ret = region(c, 0);
 	if (ret)
 		return ret;
 	chr_drain_queue();
@@ -722,11 +706,6 @@ static const struct fpath path_bind_chr = {
 	.verify = chr_verify, .teardown = common_teardown,
 	.errnos = enomem_eagain,
 };
-
-TEST_F_TIMEOUT(faults, bind_chr, 300)
-{
-	fi_test(_metadata, &path_bind_chr);
-}
 
 /* refill ring: buffers at the start of the region, the refill ring after */
 static int bind_refill_op(struct fctx *c)
@@ -774,11 +753,6 @@ static const struct fpath path_bind_refill = {
 	.teardown = common_teardown, .errnos = enomem_eagain,
 };
 
-TEST_F_TIMEOUT(faults, bind_refill, 300)
-{
-	fi_test(_metadata, &path_bind_refill);
-}
-
 /*
  * kmbuf_blk: a block written through the page cache comes back, verified,
  * in a buffer of the ring.
@@ -816,11 +790,8 @@ static int blk_verify(struct fctx *c)
 static int blk_bind_setup(struct fctx *c)
 {
 	const char *dev = c->arg;
-	int ret = ring_setup(c);
+	int ret = ring_region(c, IORING_MEM_REGION_RDONLY);
 
-	if (ret)
-		return ret;
-	ret = region(c, IORING_MEM_REGION_RDONLY);
 	if (ret)
 		return ret;
 	c->fd = open(dev, O_RDWR);
@@ -833,21 +804,11 @@ static const struct fpath path_bind_blk = {
 	.errnos = enomem_eagain, .arg = BLK_DEV,
 };
 
-TEST_F_TIMEOUT(faults, bind_blk, 300)
-{
-	fi_test(_metadata, &path_bind_blk);
-}
-
 static const struct fpath path_bind_blk_nvme = {
 	.name = "BIND kmbuf_blk on NVMe", .setup = blk_bind_setup,
 	.op = bind_plain, .verify = blk_verify, .teardown = common_teardown,
 	.errnos = enomem_eagain, .arg = STACKED_DEV,
 };
-
-TEST_F_TIMEOUT(faults, bind_blk_nvme, 300)
-{
-	fi_test(_metadata, &path_bind_blk_nvme);
-}
 
 /* kmbuf_tick: one channel, its records arrive in ring buffers */
 static int tick_open(struct fctx *c)
@@ -892,11 +853,8 @@ static int tick_verify(struct fctx *c)
 
 static int tick_bind_setup(struct fctx *c)
 {
-	int ret = ring_setup(c);
+	int ret = ring_region(c, 0);
 
-	if (ret)
-		return ret;
-	ret = region(c, 0);
 	if (ret)
 		return ret;
 	ret = tick_open(c);
@@ -909,11 +867,6 @@ static const struct fpath path_bind_tick = {
 	.errnos = enomem_eagain,
 };
 
-TEST_F_TIMEOUT(faults, bind_tick, 300)
-{
-	fi_test(_metadata, &path_bind_tick);
-}
-
 /* ---- port create: kmbuf_chr open, kmbuf_tick CONFIG ---------------- */
 
 static int chr_open_op(struct fctx *c)
@@ -924,11 +877,8 @@ static int chr_open_op(struct fctx *c)
 
 static int chr_open_verify(struct fctx *c)
 {
-	int ret = ring_setup(c);
+	int ret = ring_region(c, 0);
 
-	if (ret)
-		return ret;
-	ret = region(c, 0);
 	if (ret)
 		return ret;
 	ret = bind_plain(c);
@@ -947,18 +897,10 @@ static const struct fpath path_open_chr = {
 	.teardown = common_teardown, .errnos = enomem,
 };
 
-TEST_F_TIMEOUT(faults, open_chr, 300)
-{
-	fi_test(_metadata, &path_open_chr);
-}
-
 static int tick_config_setup(struct fctx *c)
 {
-	int ret = ring_setup(c);
+	int ret = ring_region(c, 0);
 
-	if (ret)
-		return ret;
-	ret = region(c, 0);
 	return ret ? ret : tick_open(c);
 }
 
@@ -977,11 +919,6 @@ static const struct fpath path_config_tick = {
 	.op = tick_config, .verify = tick_config_verify,
 	.teardown = common_teardown, .errnos = enomem,
 };
-
-TEST_F_TIMEOUT(faults, config_tick, 300)
-{
-	fi_test(_metadata, &path_config_tick);
-}
 
 /* ---- multishot arming ---------------------------------------------- */
 
@@ -1065,20 +1002,12 @@ static const struct fpath path_arm_chr = {
 	.errnos = enomem_eagain,
 };
 
-TEST_F_TIMEOUT(faults, arm_chr, 300)
-{
-	fi_test(_metadata, &path_arm_chr);
-}
-
 /* ---- registered buffers on region memory --------------------------- */
 
 static int fixed_setup(struct fctx *c)
 {
-	int ret = ring_setup(c);
+	int ret = ring_region(c, 0);
 
-	if (ret)
-		return ret;
-	ret = region(c, 0);
 	if (ret)
 		return ret;
 	return kmbuf_fixed_table(c->ring.ring_fd, 4);
@@ -1128,11 +1057,6 @@ static const struct fpath path_fixed_region = {
 	.op = fixed_op, .verify = fixed_verify, .teardown = common_teardown,
 	.errnos = enomem,
 };
-
-TEST_F_TIMEOUT(faults, fixed_region, 300)
-{
-	fi_test(_metadata, &path_fixed_region);
-}
 
 /* ---- device and namespace setup: module loads ---------------------- */
 
@@ -1301,21 +1225,11 @@ static const struct fpath path_load_chr = {
 	.arg = &marg_chr,
 };
 
-TEST_F_TIMEOUT(faults, load_chr, 600)
-{
-	mod_test(_metadata, &path_load_chr);
-}
-
 static const struct fpath path_load_tick = {
 	.name = "load kmbuf_tick", .setup = mod_setup, .op = mod_op,
 	.verify = mod_verify, .teardown = mod_teardown, .errnos = enomem,
 	.arg = &marg_tick,
 };
-
-TEST_F_TIMEOUT(faults, load_tick, 600)
-{
-	mod_test(_metadata, &path_load_tick);
-}
 
 static const struct fpath path_load_blk = {
 	.name = "load kmbuf_blk 1 MiB RAM disk", .setup = mod_setup, .op = mod_op,
@@ -1323,20 +1237,102 @@ static const struct fpath path_load_blk = {
 	.arg = &marg_blk, .step = 8,
 };
 
-TEST_F_TIMEOUT(faults, load_blk, 900)
-{
-	mod_test(_metadata, &path_load_blk);
-}
-
 static const struct fpath path_load_blk_nvme = {
 	.name = "load kmbuf_blk lower=nvme0n1", .setup = mod_setup,
 	.op = mod_op, .verify = mod_verify, .teardown = mod_teardown,
 	.errnos = enomem, .arg = &marg_blk_nvme, .step = 8,
 };
 
-TEST_F_TIMEOUT(faults, load_blk_nvme, 900)
+FIXTURE_VARIANT(faults) {
+	const struct fpath	*p;
+};
+
+FIXTURE_VARIANT_ADD(faults, region_kernel) {
+	.p = &path_region_kernel,
+};
+
+FIXTURE_VARIANT_ADD(faults, region_kernel_3) {
+	.p = &path_region_kernel_3,
+};
+
+FIXTURE_VARIANT_ADD(faults, region_rdonly) {
+	.p = &path_region_rdonly,
+};
+
+FIXTURE_VARIANT_ADD(faults, region_user) {
+	.p = &path_region_user,
+};
+
+FIXTURE_VARIANT_ADD(faults, bind_chr) {
+	.p = &path_bind_chr,
+};
+
+FIXTURE_VARIANT_ADD(faults, bind_refill) {
+	.p = &path_bind_refill,
+};
+
+FIXTURE_VARIANT_ADD(faults, bind_blk) {
+	.p = &path_bind_blk,
+};
+
+FIXTURE_VARIANT_ADD(faults, bind_blk_nvme) {
+	.p = &path_bind_blk_nvme,
+};
+
+FIXTURE_VARIANT_ADD(faults, bind_tick) {
+	.p = &path_bind_tick,
+};
+
+FIXTURE_VARIANT_ADD(faults, open_chr) {
+	.p = &path_open_chr,
+};
+
+FIXTURE_VARIANT_ADD(faults, config_tick) {
+	.p = &path_config_tick,
+};
+
+FIXTURE_VARIANT_ADD(faults, arm_chr) {
+	.p = &path_arm_chr,
+};
+
+FIXTURE_VARIANT_ADD(faults, fixed_region) {
+	.p = &path_fixed_region,
+};
+
+FIXTURE_VARIANT_ADD(faults, load_chr) {
+	.p = &path_load_chr,
+};
+
+FIXTURE_VARIANT_ADD(faults, load_tick) {
+	.p = &path_load_tick,
+};
+
+FIXTURE_VARIANT_ADD(faults, load_blk) {
+	.p = &path_load_blk,
+};
+
+FIXTURE_VARIANT_ADD(faults, load_blk_nvme) {
+	.p = &path_load_blk_nvme,
+};
+
+TEST_F_TIMEOUT(faults, every_allocation, 900)
 {
-	mod_test(_metadata, &path_load_blk_nvme);
+	if (variant->p->setup == mod_setup)
+		mod_test(_metadata, variant->p);
+	else
+		fi_test(_metadata, variant->p);
+}
+
+/* the module loads' regressions, then the leak scan: after every path */
+FIXTURE(faults_end) {
+};
+
+FIXTURE_SETUP(faults_end)
+{
+}
+
+FIXTURE_TEARDOWN(faults_end)
+{
 }
 
 /*
@@ -1400,19 +1396,19 @@ static void disk_name_test(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, system("modprobe kmbuf_chr && modprobe kmbuf_tick"));
 }
 
-TEST_F_TIMEOUT(faults, load_blk_disk_name, 120)
+TEST_F_TIMEOUT(faults_end, load_blk_disk_name, 120)
 {
 	disk_name_test(_metadata, &marg_blk);
 }
 
-TEST_F_TIMEOUT(faults, load_blk_nvme_disk_name, 120)
+TEST_F_TIMEOUT(faults_end, load_blk_nvme_disk_name, 120)
 {
 	disk_name_test(_metadata, &marg_blk_nvme);
 }
 
 /* ---- nothing leaked ------------------------------------------------ */
 
-TEST_F_TIMEOUT(faults, kmemleak, 300)
+TEST_F_TIMEOUT(faults_end, kmemleak, 300)
 {
 	char line[256];
 	FILE *f;
