@@ -6,6 +6,7 @@
 #   make check     deps, kernel, tests in the debug guest, static checks
 #   make demo      boot the kernel and run the samples
 #   make vm-run CMD="..." [FILES="..."]   run anything in the guest
+#   make stress DURATION=S SEEDS="1 2 3"   the long stress campaign
 #
 # Variables: KCONF=debug|min (kernel flavour, default debug; min for a
 # lone `make bench`), JOBS, V=1.
@@ -112,6 +113,14 @@ check:
 
 demo: initramfs
 	@$(S)/vm.sh run -t 600 -- kmbuf-demo
+
+# The seeded stress campaign, long form: DURATION seconds (or OPS
+# operations) per seed, SEEDS="1 2 3", as an unprivileged user in a memory
+# cgroup in the debug guest; kmemleak is scanned at the end.  make check
+# runs a bounded form of it.
+.PHONY: stress
+stress: initramfs
+	@DURATION="$(DURATION)" SEEDS="$(SEEDS)" OPS="$(OPS)" $(S)/stress.sh
 
 # Every benchmark (kmbuf_chr read paths, kmbuf_blk verified reads on the RAM
 # disk and on NVMe, kmbuf_tick) in one guest run; the tables print ratios

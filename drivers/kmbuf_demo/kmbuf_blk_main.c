@@ -335,10 +335,15 @@ static int kmbuf_blk_alloc_storage(struct kmbuf_blk_dev *dev)
 	u32 zero_crc;
 	u64 i;
 
-	dev->data = vzalloc(dev->size);
+	/*
+	 * Both sizes come from module parameters: too big for the machine
+	 * fails the load with -ENOMEM, without an allocation failure report.
+	 */
+	dev->data = __vmalloc(dev->size, GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN);
 	if (!dev->data)
 		return -ENOMEM;
-	dev->csum = kvmalloc_array(nr_blocks, sizeof(*dev->csum), GFP_KERNEL);
+	dev->csum = kvmalloc_array(nr_blocks, sizeof(*dev->csum),
+				   GFP_KERNEL | __GFP_NOWARN);
 	if (!dev->csum) {
 		vfree(dev->data);
 		return -ENOMEM;
