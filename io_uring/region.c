@@ -43,8 +43,6 @@
 enum {
 	/* kaddr comes from vmap() and is vunmap()ed on release */
 	IO_REGION_F_VMAP	= 1,
-	/* pages[] are one compound page, only pages[0] holds a reference */
-	IO_REGION_F_COMPOUND	= 2,
 };
 
 #define IO_REGION_DESC_FLAGS	(IORING_MEM_REGION_TYPE_USER | \
@@ -71,8 +69,6 @@ static void io_region_release(struct io_uring_region *r)
 		vunmap(r->kaddr);
 	if (r->user_memory)
 		unpin_user_pages(r->pages, r->nr_pages);
-	else if (r->flags & IO_REGION_F_COMPOUND)
-		put_page(r->pages[0]);
 	else
 		release_pages(r->pages, r->nr_pages);
 	kvfree(r->pages);
@@ -87,9 +83,13 @@ static void io_region_release(struct io_uring_region *r)
  * One physically contiguous allocation gives a linear kernel mapping for
  * free.  Only tried when the region is exactly a power-of-two number of
  * pages, so that no memory beyond what is charged to RLIMIT_MEMLOCK is
- * allocated.
+ * allocated.  It is split into order-0 pages rather than kept as one
+ * compound page: userspace may map any part of a region, and mm does not
+ * expect a large folio that is neither anonymous nor in the page cache to
+ * be mapped in part (without THP, madvise(MADV_COLD) of such a mapping
+ * loops forever, as split_folio() is a stub that claims success).
  */
-static int io_region_alloc_compound(struct io_uring_region *r, gfp_t gfp)
+static int io_region_alloc_contig(struct io_uring_region *r, gfp_t gfp)
 {
 	unsigned int order = get_order(r->size);
 	struct page *page;
@@ -97,19 +97,18 @@ static int io_region_alloc_compound(struct io_uring_region *r, gfp_t gfp)
 
 	if (order > MAX_PAGE_ORDER || (PAGE_SIZE << order) != r->size)
 		return -ENOMEM;
-	if (order)
-		gfp |= __GFP_COMP;
 	if (order > PAGE_ALLOC_COSTLY_ORDER)
 		gfp |= __GFP_NORETRY;
 
 	page = alloc_pages(gfp, order);
 	if (!page)
 		return -ENOMEM;
+	if (order)
+		split_page(page, order);
 
 	for (i = 0; i < r->nr_pages; i++)
 		r->pages[i] = page + i;
 	r->kaddr = page_address(page);
-	r->flags |= IO_REGION_F_COMPOUND;
 	return 0;
 }
 
@@ -158,7 +157,7 @@ static int io_region_alloc(struct io_uring_region *r)
 	if (!r->pages)
 		return -ENOMEM;
 
-	if (!io_region_alloc_compound(r, gfp))
+	if (!io_region_alloc_contig(r, gfp))
 		return 0;
 	ret = io_region_alloc_single(r, gfp);
 	if (ret) {
