@@ -1265,6 +1265,24 @@ static void set_tick(struct wk *w, struct port *p)
 	p->configured = !ret;
 }
 
+/*
+ * A BIND over bytes no ring of ours should hold failed with EBUSY: say
+ * whether the file still had a ring and whether the bytes came free later.
+ */
+static void bind_busy(struct wk *w, int pi, struct kmbuf_bind *b,
+		      const char *what)
+{
+	long long bound = fdinfo_val(w->port[pi].fd, "kmbuf_bound");
+	int i, ret = -EBUSY;
+
+	for (i = 0; i < 100 && ret == -EBUSY; i++) {
+		usleep(20000);
+		ret = rx_bind_desc(&w->rx, w->port[pi].fd, b);
+	}
+	violation(w, "%s: EBUSY (file bound %lld); again after %d ms: %d",
+		  what, bound, i * 20, ret);
+}
+
 /* Geometry for a port: mostly valid, sometimes one field wrong. */
 static void op_bind(struct wk *w)
 {
@@ -1391,6 +1409,8 @@ static void op_bind(struct wk *w)
 			 port_name[pi], r->id, r->kind, r->size,
 			 (unsigned long long)b.offset, b.buf_size, b.nr_bufs,
 			 b.refill_region, (unsigned long long)b.refill_offset);
+		if (ret == -EBUSY)
+			bind_busy(w, pi, &b, what);
 		if (pi < P_BLK && r->kind == R_RO)
 			WANT(w, what, ret, EACCES);
 		else

@@ -61,11 +61,12 @@ for seed in "$@"; do
 	n=$((n + 1))
 	rm -f $OUT
 	if [ -n "$OPS" ]; then len="--ops $OPS"; else len="--duration $DUR"; fi
-	# the workers start in the cgroup: this shell moves in first
+	# the workers start in the cgroup: this shell moves in first; each
+	# line is passed on as it comes (sed would hold a stalled run's last)
 	sh -c "echo \$\$ > $CG/cgroup.procs && ./stress --seed $seed \
 		$len --procs $PROCS --threads $THREADS --user 65534 \
 		--intruder 65533 --memlock $MEMLOCK --cgroup $CG; \
-		echo \$? > $OUT" 2>&1 | sed 's/^/# /'
+		echo \$? > $OUT" 2>&1 | while IFS= read -r l; do echo "# $l"; done
 	rc=$(cat $OUT 2>/dev/null || echo 99)
 	if [ $rc -eq 0 ]; then
 		echo "ok $n stress seed $seed"
