@@ -211,6 +211,7 @@ struct port {
 	int		fd;
 	__u16		bgen;		/* this binding, in ARM user_data */
 	bool		was_armed;	/* since BIND: stale CQEs may come */
+	unsigned int	stale_bufs;	/* since BIND: buffers in stale CQEs */
 	bool		bound;
 	int		reg;		/* index into regions */
 	__u64		off;
@@ -1192,6 +1193,8 @@ static void handle_cqe(struct wk *w, const struct rx_cqe *c)
 		/* a binding that is gone: its buffers no longer count */
 		if (UD_GEN(c->ud) == p->bgen)
 			got_buf(w, pi, UD_STREAM(c->ud), c);
+		else
+			p->stale_bufs++;
 		return;
 	}
 	if (c->flags & IORING_CQE_F_MORE)
@@ -1424,6 +1427,7 @@ static void op_bind(struct wk *w)
 	p->rf_reg = rr;
 	p->bgen = ++w->gen_ctr;
 	p->was_armed = false;
+	p->stale_bufs = 0;
 	p->reg = ri;
 	p->off = b.offset;
 	p->bs = b.buf_size;
@@ -1590,8 +1594,8 @@ static void op_reap(struct wk *w)
 			continue;
 		u = fdinfo_val(p->fd, "kmbuf_user");
 		if (u != p->nheld)
-			violation(w, "%s: fdinfo kmbuf_user %lld, we hold %d",
-				  port_name[i], u, p->nheld);
+			violation(w, "%s: fdinfo kmbuf_user %lld, we hold %d (buffers in stale CQEs since BIND: %u)",
+				  port_name[i], u, p->nheld, p->stale_bufs);
 	}
 	for (i = 0; i < P_NR; i++)
 		if (w->port[i].bound && w->port[i].fd > 0 && chance(w, 60))
