@@ -221,6 +221,7 @@ struct port {
 	struct kmbuf_refill *refill;	/* or NULL */
 	__u32		rf_entries;
 	int		rf_reg;
+	size_t		rf_off;		/* of the refill ring in rf_reg */
 	unsigned int	armed;		/* bit per stream (tick channels) */
 	/* chr */
 	__u32		mode, rec_size;
@@ -1423,6 +1424,7 @@ static void op_bind(struct wk *w)
 		return;
 	p->bound = true;
 	p->refill = rf;
+	p->rf_off = rf ? (char *)rf - w->reg[rr].map : 0;
 	p->rf_entries = b.refill_entries;
 	p->rf_reg = rr;
 	p->bgen = ++w->gen_ctr;
@@ -1505,12 +1507,19 @@ static void op_arm(struct wk *w)
 }
 
 /* Can we write the refill ring of @p? */
+/*
+ * The refill ring is in a mapping of its region that covers it, writable;
+ * the mapping may have moved (mremap) or been made anew since the BIND.
+ */
 static bool refill_usable(struct wk *w, struct port *p)
 {
 	struct region *q = &w->reg[p->rf_reg];
 
-	return p->bound && p->refill && q->live && q->map && q->map_rw &&
-	       q->map_len == q->size;
+	if (!(p->bound && p->refill && q->live && q->map && q->map_rw &&
+	      q->map_len == q->size))
+		return false;
+	p->refill = (struct kmbuf_refill *)(q->map + p->rf_off);
+	return true;
 }
 
 /*
