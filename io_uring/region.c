@@ -14,9 +14,10 @@
  * the ring is freed; there is no unregister.  Registered-buffer slots on a
  * region (IORING_RSRC_UPDATE_MEM_REGION) hold one more each, until their
  * buffer is released.  Userspace mappings hold their own page references
- * (vm_insert_pages()), so they stay valid after the region is gone.  Regions are looked up through ctx->mem_regions, which is
- * only modified under uring_lock and read under RCU; region structs are
- * freed after a grace period so a lookup racing with teardown is safe.
+ * (vm_insert_pages()), so they stay valid after the region is gone.
+ * Regions are looked up through ctx->mem_regions, which is only modified
+ * under uring_lock and read under RCU; region structs are freed after a
+ * grace period so a lookup racing with teardown is safe.
  */
 #include <linux/kernel.h>
 #include <linux/bvec.h>

@@ -29,9 +29,10 @@
  * of those, unless FAULTS_STEP says otherwise.  Environment: FAULTS_STEP=k
  * tries every kth point of every path (FAULTS_STEP=1: the full form);
  * FAULTS_MAX bounds the fault points tried per path (default 2000);
- * FAULTS_FIRST=n starts at fault point n; FAULTS_VERBOSE=2 makes the kernel log each injected failure
- * with its stack (the test then stops looking for reports in the kernel
- * log, but the test runner's log scan finds them).
+ * FAULTS_FIRST=n starts at fault point n; FAULTS_VERBOSE=2 makes the
+ * kernel log each injected failure with its stack (the test then stops
+ * looking for reports in the kernel log, but the test runner's log scan
+ * finds them).
  */
 #define _GNU_SOURCE
 #include <dirent.h>

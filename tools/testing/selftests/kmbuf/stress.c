@@ -2819,16 +2819,20 @@ int main(int argc, char **argv)
 	if (g_cgroup) {
 		lim.mempeak = read_ll(g_cgroup, "memory.peak", NULL);
 		lim.oom_kill = read_ll(g_cgroup, "memory.events", "oom_kill ");
-		printf("# limits: memory.max %lld, memory.current max %lld, memory.peak %lld, oom_kill %lld\n",
-		       lim.memmax, lim.memcur_max, lim.mempeak, lim.oom_kill);
+		printf("# limits: memory.max %lld, memory.current max %lld, ",
+		       lim.memmax, lim.memcur_max);
+		printf("memory.peak %lld, oom_kill %lld\n",
+		       lim.mempeak, lim.oom_kill);
 		if (lim.oom_kill > 0) {
 			fprintf(stderr, "VIOLATION seed=%llu: %lld OOM kills in the cgroup\n",
 				g_seed, lim.oom_kill);
 			failed = 1;
 		}
 	}
-	printf("# limits: RLIMIT_MEMLOCK %llu, regions alive max %lld bytes, VmPin max %lld kB, VmLck max %lld kB\n",
-	       g_memlock, shm->locked_max, lim.vmpin_max, lim.vmlck_max);
+	printf("# limits: RLIMIT_MEMLOCK %llu, regions alive max %lld bytes, ",
+	       g_memlock, shm->locked_max);
+	printf("VmPin max %lld kB, VmLck max %lld kB\n",
+	       lim.vmpin_max, lim.vmlck_max);
 	printf("%s 1 stress seed %llu\n", failed ? "not ok" : "ok", g_seed);
 	return failed ? 1 : 0;
 }
