@@ -136,6 +136,14 @@ bench: initramfs
 static: kernel
 	@$(S)/static.sh
 
+# The work as a patch series for upstream: build/series/ holds a git
+# format-patch series against the base with a cover letter, made from the
+# manifest in series/ (every patches/ and overlay file in exactly one
+# patch).
+.PHONY: series
+series: tree
+	@$(LOCK) $(S)/series.sh
+
 # Turn the commits on top of base in build/linux back into patches/.
 save-patches:
 	@$(S)/tree.sh save
