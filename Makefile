@@ -139,10 +139,15 @@ static: kernel
 # The work as a patch series for upstream: build/series/ holds a git
 # format-patch series against the base with a cover letter, made from the
 # manifest in series/ (every patches/ and overlay file in exactly one
-# patch).
-.PHONY: series
+# patch).  series-check applies it one patch at a time to a clean base
+# tree, builds each (minimal config) and runs checkpatch --strict on each;
+# FIRST=n LAST=m build only those.
+.PHONY: series series-check
 series: tree
 	@$(LOCK) $(S)/series.sh
+
+series-check: series
+	@$(LOCK) env FIRST="$(FIRST)" LAST="$(LAST)" $(S)/series-check.sh
 
 # Turn the commits on top of base in build/linux back into patches/.
 save-patches:
