@@ -607,6 +607,7 @@ static const struct region_arg rarg_kernel_3 = { .pages = 3 };
 static const struct region_arg rarg_rdonly = {
 	.pages = REG_PAGES, .flags = IORING_MEM_REGION_RDONLY,
 };
+
 static const struct region_arg rarg_user = { .pages = REG_PAGES, .user = true };
 
 static const struct fpath path_region_kernel = {
@@ -1209,12 +1210,15 @@ static void mod_test(struct __test_metadata *_metadata,
 static const struct mod_arg marg_chr = {
 	.name = "kmbuf_chr", .params = "", .dev = CHR_DEV,
 };
+
 static const struct mod_arg marg_tick = {
 	.name = "kmbuf_tick", .params = "", .dev = TICK_DEV,
 };
+
 static const struct mod_arg marg_blk = {
 	.name = "kmbuf_blk", .params = "nr_devices=1 size_mb=1", .dev = BLK_DEV,
 };
+
 static const struct mod_arg marg_blk_nvme = {
 	.name = "kmbuf_blk", .params = "lower=" NVME_DEV " nr_devices=0",
 	.dev = STACKED_DEV,
