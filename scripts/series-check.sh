@@ -78,9 +78,15 @@ for p in "$SERIES"/[0-9][0-9][0-9][0-9]-*.patch; do
 	# spdxcheck.py, which needs python3-ply and python3-git)
 	out=$(cd "$W" && perl scripts/checkpatch.pl --strict --no-tree --terse \
 		--show-types --color=never "$p" 2>&1)
+	cprc=$?
+	e= w= c=
 	read -r e w c < <(echo "$out" | sed -n \
 		's/^total: \([0-9]*\) errors, \([0-9]*\) warnings, \([0-9]*\) checks.*/\1 \2 \3/p')
-	e=${e:-1} w=${w:-0} c=${c:-0}
+	if [ -z "$e" ]; then
+		# --terse prints nothing at all for a clean patch
+		if [ $cprc -eq 0 ] && [ -z "$out" ]; then e=0 w=0 c=0
+		else e=1 w=0 c=0; echo "$out" | sed 's/^/    /'; fi
+	fi
 	te=$((te + e)) tw=$((tw + w)) tc=$((tc + c))
 	echo "$out" | grep -E ': (ERROR|WARNING|CHECK):' |
 		sed "s|^$p|$(basename "$p")|" >> "$C/checkpatch.txt"
