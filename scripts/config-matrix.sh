@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build the tree with our options =y, =m and off, on top of the minimal
-# kernel's config (scripts/config.sh, KCONF=min), and report:
+# kernel's config (scripts/config.sh, KCONF=min) with KUNIT on in every
+# variant (not ours, and turning it on or off rebuilds most of the
+# kernel), and report:
 #
 #   m      the kmbuf consumers, their test device and the KUnit suite as
 #          modules (the core, which they select, built in)
@@ -58,12 +60,12 @@ setup() {
 			want+=("$s=$v")
 		done ;;
 	n)
-		args=(--disable KMBUF_DEMO --disable IO_URING_KMBUF_KUNIT_TEST
-		      --disable SAMPLE_KMBUF)
+		args=(--enable KUNIT --disable KMBUF_DEMO
+		      --disable IO_URING_KMBUF_KUNIT_TEST --disable SAMPLE_KMBUF)
 		want=(CONFIG_IO_URING=y "# CONFIG_KMBUF_DEMO is not set"
 		      "-CONFIG_IO_URING_KMBUF") ;;
 	nouring)
-		args=(--disable IO_URING --disable KMBUF_DEMO
+		args=(--enable KUNIT --disable IO_URING --disable KMBUF_DEMO
 		      --disable IO_URING_KMBUF_KUNIT_TEST --disable SAMPLE_KMBUF)
 		want=("# CONFIG_IO_URING is not set" "-CONFIG_IO_URING_KMBUF"
 		      "-CONFIG_KMBUF_DEMO") ;;
@@ -127,7 +129,7 @@ for v in $variants; do
 	core=$(grep -q '^CONFIG_IO_URING_KMBUF=y' "$O/.config" && echo y || echo n)
 	t0=$(date +%s)
 	if [ $res = ok ]; then
-		if ! OBJ=$O "$KMBUF_TOP/scripts/kbuild.sh" "$L/$v-build.log" \
+		if ! KCONF="min, $v" OBJ=$O "$KMBUF_TOP/scripts/kbuild.sh" "$L/$v-build.log" \
 			make -s -C "$TREE" O="$O" -j"$JOBS" all; then
 			res="build FAIL"
 			grep -E 'error|Error' "$L/$v-build.log" | head -20 | sed 's/^/  /'
