@@ -2,21 +2,23 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build the tree with our options =y, =m and off, on top of the minimal
-# kernel's config (scripts/config.sh, KCONF=min) with KUNIT on in every
-# variant (not ours, and turning it on or off rebuilds most of the
-# kernel), and report:
+# kernel's config (scripts/config.sh, KCONF=min), and report:
 #
-#   m      the kmbuf consumers, their test device and the KUnit suite as
-#          modules (the core, which they select, built in)
+#   m      the kmbuf consumers and their test device as modules (the core,
+#          IO_URING_KMBUF, which they select, built in)
 #   y      the same built in
-#   n      none of them, so the kmbuf core (IO_URING_KMBUF) is off too; the
-#          consumers are then also compiled as external modules against
-#          that kernel, which only works if every function they call has
-#          a stub in <linux/io_uring/kmbuf.h>
+#   n      none of them, so the kmbuf core is off too; the consumers are
+#          then also compiled as external modules against that kernel,
+#          which only works if every function they call has a stub in
+#          <linux/io_uring/kmbuf.h>
 #   nouring  io_uring off altogether (so every option of ours is off)
+#   kunit  KUNIT on, the KUnit suite built in and the consumers off: the
+#          suite alone selects the core.  Not in the default list: turning
+#          KUNIT on rebuilds most of the kernel (make check's debug kernel
+#          builds the suite as a module).
 #
 # Each variant checks that its options came out as asked, that
-# io_uring/kmbuf.o is built exactly when IO_URING_KMBUF is set, builds
+# io_uring/kmbuf.o is linked exactly when IO_URING_KMBUF is set, builds
 # vmlinux, modules and samples, then rebuilds our objects (io_uring/, the
 # block files we patch, drivers/kmbuf_demo/) with W=1 and fails on any
 # warning there.  All variants share one O= directory, build/obj-matrix,
@@ -43,7 +45,7 @@ fi
 mkdir -p "$O"
 
 ours="CONFIG_KMBUF_CHR CONFIG_KMBUF_BLK CONFIG_KMBUF_TICK CONFIG_KMBUF_MINIMAL \
-	CONFIG_KMBUF_FIXED_TEST CONFIG_IO_URING_KMBUF_KUNIT_TEST"
+	CONFIG_KMBUF_FIXED_TEST"
 
 # variant -> scripts/config arguments and the options the result must have
 setup() {
@@ -51,8 +53,8 @@ setup() {
 	args=() want=()
 	case $v in
 	m|y)
-		args=(--enable KUNIT --enable KMBUF_DEMO --enable SAMPLE_KMBUF)
-		want=(CONFIG_KUNIT=y CONFIG_KMBUF_DEMO=y CONFIG_SAMPLE_KMBUF=y
+		args=(--enable KMBUF_DEMO --enable SAMPLE_KMBUF)
+		want=(CONFIG_KMBUF_DEMO=y CONFIG_SAMPLE_KMBUF=y
 		      CONFIG_IO_URING_KMBUF=y)
 		for s in $ours; do
 			if [ "$v" = m ]; then args+=(--module "${s#CONFIG_}")
@@ -60,16 +62,19 @@ setup() {
 			want+=("$s=$v")
 		done ;;
 	n)
-		args=(--enable KUNIT --disable KMBUF_DEMO
-		      --disable IO_URING_KMBUF_KUNIT_TEST --disable SAMPLE_KMBUF)
+		args=(--disable KMBUF_DEMO --disable SAMPLE_KMBUF)
 		want=(CONFIG_IO_URING=y "# CONFIG_KMBUF_DEMO is not set"
 		      "-CONFIG_IO_URING_KMBUF") ;;
 	nouring)
-		args=(--enable KUNIT --disable IO_URING --disable KMBUF_DEMO
-		      --disable IO_URING_KMBUF_KUNIT_TEST --disable SAMPLE_KMBUF)
+		args=(--disable IO_URING --disable KMBUF_DEMO --disable SAMPLE_KMBUF)
 		want=("# CONFIG_IO_URING is not set" "-CONFIG_IO_URING_KMBUF"
 		      "-CONFIG_KMBUF_DEMO") ;;
-	*) die "unknown variant $v (m, y, n, nouring)" ;;
+	kunit)
+		args=(--enable KUNIT --enable IO_URING_KMBUF_KUNIT_TEST
+		      --disable KMBUF_DEMO --disable SAMPLE_KMBUF)
+		want=(CONFIG_KUNIT=y CONFIG_IO_URING_KMBUF_KUNIT_TEST=y
+		      "-CONFIG_KMBUF_DEMO" CONFIG_IO_URING_KMBUF=y) ;;
+	*) die "unknown variant $v (m, y, n, nouring, kunit)" ;;
 	esac
 }
 
