@@ -18,9 +18,9 @@
 # patch whose resulting tree already built with the same config is not
 # built again (build/series-check/built), so a rerun after changing one
 # patch builds from that patch on.  The config is the minimal kernel's
-# (scripts/config.sh, KCONF=min, from the final tree), re-applied with
-# olddefconfig after each patch: options of patches not applied yet drop
-# out until their patch comes.
+# (scripts/config.sh, KCONF=min, from the final tree) plus KUnit and the
+# kmbuf KUnit suite, re-applied with olddefconfig after each patch:
+# options of patches not applied yet drop out until their patch comes.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -37,10 +37,19 @@ ls "$SERIES"/0000-cover-letter.patch >/dev/null 2>&1 ||
 	die "no series in $SERIES: run 'make series' first"
 mkdir -p "$C"
 
-# The config of the minimal kernel, generated from the final tree.
+# The config of the minimal kernel, generated from the final tree, plus
+# KUnit and the kmbuf KUnit suite: the suite selects the kmbuf core, which
+# is then built from the patch that adds it on, not only from the patch
+# that adds the consumers.
 if [ "$BUILD" != 0 ]; then
 	KCONF=min OBJ=$C/cfg "$KMBUF_TOP/scripts/config.sh" ||
 		die "could not generate the minimal config"
+	"$TREE/scripts/config" --file "$C/cfg/.config" --enable KUNIT \
+		--module IO_URING_KMBUF_KUNIT_TEST
+	make -s -C "$TREE" O="$C/cfg" olddefconfig >/dev/null ||
+		die "could not generate the series-check config"
+	grep -qx 'CONFIG_IO_URING_KMBUF=y' "$C/cfg/.config" ||
+		die "the series-check config does not build the kmbuf core"
 	cfg_sum=$(sha1sum < "$C/cfg/.config" | cut -d' ' -f1)
 fi
 
