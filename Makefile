@@ -136,6 +136,23 @@ bench: initramfs
 static: kernel
 	@$(S)/static.sh
 
+# The work as a patch series for upstream: build/series/ holds a git
+# format-patch series against the base with a cover letter, made from the
+# manifest in series/ (every patches/ and overlay file in exactly one
+# patch).  series-check applies it one patch at a time to a clean base
+# tree, builds each (minimal config) and runs checkpatch --strict on each;
+# FIRST=n LAST=m build only those.  config-matrix builds our options =m, =y
+# and off (VARIANTS="m y n nouring").
+.PHONY: series series-check config-matrix
+series: tree
+	@$(LOCK) $(S)/series.sh
+
+series-check: series
+	@$(LOCK) env FIRST="$(FIRST)" LAST="$(LAST)" $(S)/series-check.sh
+
+config-matrix: tree
+	@$(LOCK) $(S)/config-matrix.sh $(VARIANTS)
+
 # Turn the commits on top of base in build/linux back into patches/.
 save-patches:
 	@$(S)/tree.sh save

@@ -8,7 +8,14 @@ struct io_uring_region;
 struct kmbuf_ring;
 struct kmbuf_ring_desc;
 
+#if IS_ENABLED(CONFIG_IO_URING_KMBUF)
 void kmbuf_region_release(struct io_uring_region *region);
+#else
+/* without the kmbuf core, no ring ever reserves a range of a region */
+static inline void kmbuf_region_release(struct io_uring_region *region)
+{
+}
+#endif
 
 /* kmbuf internals visible to its KUnit suite only */
 #if IS_ENABLED(CONFIG_KUNIT)

@@ -5,7 +5,9 @@
 #  - checkpatch --strict: no ERROR or WARNING on overlay C files and patches;
 #  - sparse (C=1) and W=1: our kernel objects compile without a warning;
 #  - kernel-doc -Wall: headers and files that export symbols are clean;
-#  - Sphinx: Documentation/io_uring builds without a warning.
+#  - Sphinx: Documentation/io_uring builds without a warning;
+#  - the manifest of the upstream series (series/) puts every patches/ and
+#    overlay file in exactly one patch.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$KMBUF_TOP"
@@ -32,6 +34,11 @@ for p in $(grep -v '^\s*\(#\|$\)' patches/series); do
 	out=$($CP $CP_IGNORE - < "patches/$p" 2>&1 | grep -E ': (ERROR|WARNING):')
 	if [ -z "$out" ]; then ok "checkpatch patches/$p"; else notok "checkpatch patches/$p"; echo "$out" | sed 's/^/#   /'; fi
 done
+
+# --- the upstream series (make series) has every file in exactly one patch ---
+out=$(KMBUF_TOP=$KMBUF_TOP OVERLAY_DIRS="$OVERLAY_DIRS" \
+	python3 "$KMBUF_TOP/scripts/series.py" check 2>&1)
+if [ $? -eq 0 ]; then ok "series manifest"; else notok "series manifest"; echo "$out" | sed 's/^/#   /'; fi
 
 # --- sparse + W=1 on our kernel objects -------------------------------------
 # The objects are rebuilt with W=1 C=1 while the kernel build's own objects

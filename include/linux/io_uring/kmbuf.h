@@ -237,7 +237,14 @@ static inline u32 kmbuf_cqe_flags(u16 bid)
 	return IORING_CQE_F_BUFFER | ((u32)bid << IORING_CQE_BUFFER_SHIFT);
 }
 
-#if defined(CONFIG_IO_URING)
+/*
+ * The core is built when CONFIG_IO_URING_KMBUF is set, which its users
+ * select.  Without it, code that includes this header still compiles:
+ * the constructors return ERR_PTR(-EOPNOTSUPP), the other functions that
+ * return an errno return -EOPNOTSUPP, lookups return NULL or 0, and the
+ * rest do nothing (no ring can exist for them to act on).
+ */
+#if IS_ENABLED(CONFIG_IO_URING_KMBUF)
 struct kmbuf_ring *__must_check
 kmbuf_ring_create(struct io_uring_region *region,
 		  const struct kmbuf_ring_desc *desc);
@@ -495,6 +502,6 @@ static inline void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring,
 					  struct seq_file *m)
 {
 }
-#endif /* CONFIG_IO_URING */
+#endif /* CONFIG_IO_URING_KMBUF */
 
 #endif /* _LINUX_IO_URING_KMBUF_H */

@@ -426,7 +426,9 @@ void kmbuf_reaper_free(struct kmbuf_reaper *rp)
 	free(rp->pending);
 	free(rp->inflight[0]);
 	free(rp->inflight[1]);
-	rp->pending = rp->inflight[0] = rp->inflight[1] = NULL;
+	rp->pending = NULL;
+	rp->inflight[0] = NULL;
+	rp->inflight[1] = NULL;
 }
 
 int kmbuf_reaper_flush(struct kmbuf_reaper *rp)

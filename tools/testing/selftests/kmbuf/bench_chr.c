@@ -508,10 +508,12 @@ int main(int argc, char **argv)
 		 * Both read(2) and kmbuf write every byte of a record once;
 		 * kmbuf saves the rest.  How much of its time is that copy?
 		 */
-		if (ma && mc && mm)
-			printf("%8s  per record: read(2) %.2f us, kmbuf %.2f us, %s %.2f us (%.0f%%)\n",
-			       "", 1e6 / ma, 1e6 / mc, "of which copying",
+		if (ma && mc && mm) {
+			printf("%8s  per record: read(2) %.2f us, kmbuf %.2f us, ",
+			       "", 1e6 / ma, 1e6 / mc);
+			printf("of which copying %.2f us (%.0f%%)\n",
 			       1e6 / mm, 100 * mc / mm);
+		}
 	}
 
 	/*

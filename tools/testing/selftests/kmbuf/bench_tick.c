@@ -13,11 +13,12 @@
  *               active streams (-b buffers, default 2 per active stream).
  *
  * Both are set up side by side (two io_uring instances) and take turns,
- * in interleaved rounds of -t seconds, each reported by its median round: records/s delivered, MB/s,
- * overruns (periods the device found no free buffer for) and the bytes
- * of buffer memory each holds (and the MemFree its setup took: buffers,
- * ports, rings, files).  Each record's head, length and tail word
- * are checked; a bad one makes the exit status 1.
+ * in interleaved rounds of -t seconds, each reported by its median
+ * round: records/s delivered, MB/s, overruns (periods the device found no
+ * free buffer for) and the bytes of buffer memory each holds (and the
+ * MemFree its setup took: buffers, ports, rings, files).  Each record's
+ * head, length and tail word are checked; a bad one makes the exit
+ * status 1.
  *
  * Usage: bench_tick [-t secs] [-r rounds] [-n streams] [-a active]
  *                   [-s rec_size] [-p period_us] [-k per-stream bufs]
@@ -314,8 +315,9 @@ int main(int argc, char **argv)
 		round_of(&sh, r);
 	}
 
-	printf("kmbuf_tick, one pool for many streams: %u streams, %u active, %u B records every %u us each\n",
-	       nstreams, active, rec_size, period_us);
+	printf("kmbuf_tick, one pool for many streams: %u streams, %u active, ",
+	       nstreams, active);
+	printf("%u B records every %u us each\n", rec_size, period_us);
 	printf("%d interleaved rounds of %.2f s, medians; ideal %.0f records/s\n",
 	       rounds, secs, active * 1e6 / period_us);
 	printf("%-18s %6s %6s %10s %8s %10s %12s %12s %7s\n", "model", "files",

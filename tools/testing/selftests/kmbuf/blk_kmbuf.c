@@ -375,7 +375,7 @@ TEST_F(blk, ring_bytes_exclusive_across_drivers)
 	/* the disk's ring holds [0, spare); BIND is the same on kmbuf_chr */
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID, 0, 4096, 4));
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID, spare - 4096,
-				      4096, 2));
+				   4096, 2));
 	/*
 	 * the two spare buffers are free: kmbuf_chr takes them (as four of
 	 * its buffers: they are KMBUF_CHR_MAX_RECORD bytes at most)
@@ -415,11 +415,11 @@ TEST_F(blk, verified_data_reserved_after_unbind)
 	ASSERT_EQ(0, blk_unbind(&c->ring, c->fd));
 	/* every byte of the old ring stays out of reach */
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID,
-				      (__u64)bid * BUFSZ, CHR_BUFSZ,
-				      BUFSZ / CHR_BUFSZ));
+				   (__u64)bid * BUFSZ, CHR_BUFSZ,
+				   BUFSZ / CHR_BUFSZ));
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID, 0, 4096, 1));
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, chr_fd, RO_ID, spare - 4096,
-				      4096, 1));
+				   4096, 1));
 	EXPECT_EQ(-EBUSY, blk_bind(&c->ring, c->fd, RO_ID, 0, BUFSZ, NBUF));
 	EXPECT_EQ(-1, buf_check(c, fl, BUFSZ, BUFSZ, SEED));
 

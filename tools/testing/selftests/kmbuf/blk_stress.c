@@ -133,7 +133,9 @@ static void w_teardown(struct worker *w)
 	io_uring_queue_exit(&w->ring);
 	if (w->fd >= 0)
 		close(w->fd);
-	blk_bl_head = blk_bl_tail = 0;	/* blk_cmd()'s CQEs of the old ring */
+	/* blk_cmd()'s CQEs of the old ring */
+	blk_bl_head = 0;
+	blk_bl_tail = 0;
 }
 
 /* Give back every held buffer, checking that none changed meanwhile. */

@@ -826,7 +826,7 @@ TEST_F_TIMEOUT(kchr, scribble_region, 300)
 					held[i] = 0;
 				}
 			ASSERT_EQ((int)nb, rx_return(&self->rx, self->fd,
-						      bids, nb));
+						     bids, nb));
 		}
 	}
 	__atomic_store_n(&s.stop, 1, __ATOMIC_RELAXED);
@@ -1289,7 +1289,7 @@ TEST_F_TIMEOUT(kchr, refill_bogus_ids, 300)
 		bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
 		ASSERT_GT(8, bid);
 		ASSERT_EQ(0, rr.held[bid]++) TH_LOG("bid %u handed out twice",
-						   bid);
+						    bid);
 		EXPECT_EQ(-1, gen_mismatch(buf_addr(&self->reg, 0, 512, bid),
 					   c.res, 512, rr.next_seq));
 		rr.next_seq++;

@@ -214,7 +214,9 @@ FIXTURE_SETUP(cc)
 {
 	int ring_fd, ret;
 
-	self->fd = self->fd2 = self->wfd = -1;
+	self->fd = -1;
+	self->fd2 = -1;
+	self->wfd = -1;
 	self->armed = false;
 	self->user = NULL;
 	ret = variant->open_dev();
@@ -374,7 +376,7 @@ TEST_F(cc, bind_reserved)
 	for (bit = 1; bit < 32; bit++) {
 		b.flags = 1U << bit;
 		EXPECT_EQ(-EINVAL, rx_bind_desc(rx, fd, &b)) TH_LOG("flag %u",
-								   bit);
+								    bit);
 	}
 	b.flags = 0;
 	b.resv = 1;

@@ -29,9 +29,10 @@
  * of those, unless FAULTS_STEP says otherwise.  Environment: FAULTS_STEP=k
  * tries every kth point of every path (FAULTS_STEP=1: the full form);
  * FAULTS_MAX bounds the fault points tried per path (default 2000);
- * FAULTS_FIRST=n starts at fault point n; FAULTS_VERBOSE=2 makes the kernel log each injected failure
- * with its stack (the test then stops looking for reports in the kernel
- * log, but the test runner's log scan finds them).
+ * FAULTS_FIRST=n starts at fault point n; FAULTS_VERBOSE=2 makes the
+ * kernel log each injected failure with its stack (the test then stops
+ * looking for reports in the kernel log, but the test runner's log scan
+ * finds them).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -606,6 +607,7 @@ static const struct region_arg rarg_kernel_3 = { .pages = 3 };
 static const struct region_arg rarg_rdonly = {
 	.pages = REG_PAGES, .flags = IORING_MEM_REGION_RDONLY,
 };
+
 static const struct region_arg rarg_user = { .pages = REG_PAGES, .user = true };
 
 static const struct fpath path_region_kernel = {
@@ -1208,12 +1210,15 @@ static void mod_test(struct __test_metadata *_metadata,
 static const struct mod_arg marg_chr = {
 	.name = "kmbuf_chr", .params = "", .dev = CHR_DEV,
 };
+
 static const struct mod_arg marg_tick = {
 	.name = "kmbuf_tick", .params = "", .dev = TICK_DEV,
 };
+
 static const struct mod_arg marg_blk = {
 	.name = "kmbuf_blk", .params = "nr_devices=1 size_mb=1", .dev = BLK_DEV,
 };
+
 static const struct mod_arg marg_blk_nvme = {
 	.name = "kmbuf_blk", .params = "lower=" NVME_DEV " nr_devices=0",
 	.dev = STACKED_DEV,

@@ -326,6 +326,7 @@ static void want_(struct wk *w, const char *what, long ret, const int *ok)
 	violation(w, "%s: unexpected result %ld (%s)", what, ret,
 		  strerror((int)-ret));
 }
+
 #define WANT(w, what, ret, ...) \
 	want_(w, what, ret, (const int[]){ __VA_ARGS__, 0 })
 
@@ -1474,7 +1475,6 @@ static void op_unbind(struct wk *w)
 	port_unbound(w, pi);
 }
 
-
 static void op_arm(struct wk *w)
 {
 	int pi = chance(w, 60) ? P_CHR : P_TICK;
@@ -1941,18 +1941,18 @@ static void op_blk_write(struct wk *w)
 	blk_pattern_fill(w->reg[ri].map + off, p->base + u * UNIT, n * UNIT,
 			 rnd64(w));
 	ret = blk_sync(w, p->fd, KMBUF_BLK_WRITE, p->base + u * UNIT,
-		      n * UNIT, w->reg[ri].id, off, NULL);
+		       n * UNIT, w->reg[ri].id, off, NULL);
 	count_err(w, ret);
 	expect_eq(w, "blk WRITE", ret, n * UNIT);
 	blk_written(p, u, w->reg[ri].map + off, n * UNIT);
 	/* bad ones */
 	if (chance(w, 20)) {
 		ret = blk_sync(w, p->fd, KMBUF_BLK_WRITE,
-			      p->base, UNIT, w->reg[ri].id,
+			       p->base, UNIT, w->reg[ri].id,
 			      w->reg[ri].size, NULL);
 		expect_eq(w, "blk WRITE beyond region", ret, -EFAULT);
 		ret = blk_sync(w, p->fd, KMBUF_BLK_WRITE,
-			      p->base, UNIT, 16, 0, NULL);
+			       p->base, UNIT, 16, 0, NULL);
 		WANT(w, "blk WRITE no region", ret, ENOENT, EINVAL);
 		if (ret >= 0)
 			violation(w, "blk WRITE from region 16");
@@ -1973,7 +1973,7 @@ static void op_blk_read(struct wk *w)
 	n = 1 + rnd(w, 4);
 	u = rnd(w, SLICE - n + 1);
 	ret = blk_sync(w, p->fd, KMBUF_BLK_READ, p->base + u * UNIT,
-		      n * UNIT, 0, 0, &flags);
+		       n * UNIT, 0, 0, &flags);
 	count_err(w, ret);
 	if (!p->bound) {
 		expect_eq(w, "blk READ unbound", ret, -ENXIO);
@@ -2021,7 +2021,7 @@ static void op_blk_read(struct wk *w)
 		if (!reg_readable(w, p->reg, off, ret))
 			return;
 		ret = blk_sync(w, p->fd, KMBUF_BLK_WRITE,
-			      p->base + v * UNIT, n * UNIT,
+			       p->base + v * UNIT, n * UNIT,
 			      w->reg[p->reg].id, off, NULL);
 		expect_eq(w, "blk WRITE from a read-only region", ret, n * UNIT);
 		blk_written(p, v, w->reg[p->reg].map + off, n * UNIT);
@@ -2550,7 +2550,7 @@ static void intruder_main(void)
 				expect_eq(&w, "intruder BIND on a region id it lacks",
 					  ret, -ENOENT);
 				ret = kmbuf_region_mmap(ring.ring_fd,
-					0x20000000ULL | (__u64)b.region_id << 16,
+							0x20000000ULL | (__u64)b.region_id << 16,
 					4096, PROT_READ, &p);
 				if (!ret)
 					violation(&w, "intruder mapped region %u",
@@ -2852,16 +2852,20 @@ int main(int argc, char **argv)
 	if (g_cgroup) {
 		lim.mempeak = read_ll(g_cgroup, "memory.peak", NULL);
 		lim.oom_kill = read_ll(g_cgroup, "memory.events", "oom_kill ");
-		printf("# limits: memory.max %lld, memory.current max %lld, memory.peak %lld, oom_kill %lld\n",
-		       lim.memmax, lim.memcur_max, lim.mempeak, lim.oom_kill);
+		printf("# limits: memory.max %lld, memory.current max %lld, ",
+		       lim.memmax, lim.memcur_max);
+		printf("memory.peak %lld, oom_kill %lld\n",
+		       lim.mempeak, lim.oom_kill);
 		if (lim.oom_kill > 0) {
 			fprintf(stderr, "VIOLATION seed=%llu: %lld OOM kills in the cgroup\n",
 				g_seed, lim.oom_kill);
 			failed = 1;
 		}
 	}
-	printf("# limits: RLIMIT_MEMLOCK %llu, regions alive max %lld bytes, VmPin max %lld kB, VmLck max %lld kB\n",
-	       g_memlock, shm->locked_max, lim.vmpin_max, lim.vmlck_max);
+	printf("# limits: RLIMIT_MEMLOCK %llu, regions alive max %lld bytes, ",
+	       g_memlock, shm->locked_max);
+	printf("VmPin max %lld kB, VmLck max %lld kB\n",
+	       lim.vmpin_max, lim.vmlck_max);
 	printf("%s 1 stress seed %llu\n", failed ? "not ok" : "ok", g_seed);
 	return failed ? 1 : 0;
 }

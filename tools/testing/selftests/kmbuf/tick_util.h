@@ -128,6 +128,7 @@ static inline long long fdinfo_get(int fd, const char *name)
 	fclose(f);
 	return val;
 }
+
 /* user_data of the ARM of channel n */
 #define UD_ARM(n)	(0x10000ULL + (n))
 #define UD_IS_ARM(ud)	((ud) >= 0x10000ULL && (ud) < 0x10000ULL + 65536)

@@ -63,7 +63,7 @@ FIXTURE_SETUP(chr)
 				  REGION_SIZE, 0, 0, &self->reg);
 	ASSERT_EQ(0, ret);
 	ASSERT_EQ(0, rx_bind(&self->rx, self->fd, REGION_ID, 0, CHR_BUF,
-			      CHR_NBUF));
+			     CHR_NBUF));
 }
 
 FIXTURE_TEARDOWN(chr)
@@ -278,7 +278,7 @@ TEST_F(chr, cancel_fd_all_any)
 
 	ASSERT_LE(0, fd2);
 	ASSERT_EQ(0, rx_bind(&self->rx, fd2, REGION_ID,
-			      CHR_BUF * CHR_NBUF, CHR_BUF, CHR_NBUF));
+			     CHR_BUF * CHR_NBUF, CHR_BUF, CHR_NBUF));
 	ASSERT_EQ(0, rx_arm(&self->rx, self->fd, UD_RECV));
 	ASSERT_EQ(0, rx_arm(&self->rx, fd2, UD_RECV2));
 
