@@ -1284,7 +1284,7 @@ static void bind_busy(struct wk *w, int pi, struct kmbuf_bind *b,
 		usleep(20000);
 		ret = rx_bind_desc(&w->rx, w->port[pi].fd, b);
 	}
-	violation(w, "%s: EBUSY (file bound %lld); again after %d ms: %d",
+	violation(w, "%s: EBUSY (fdinfo kmbuf_bound %lld, -1: not shown for this file); again after %d ms: %d",
 		  what, bound, i * 20, ret);
 }
 
