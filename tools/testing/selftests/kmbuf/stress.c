@@ -142,6 +142,8 @@ struct shm {
 };
 
 static struct shm *shm;
+/* see w_fork() */
+static pthread_rwlock_t fork_lock = PTHREAD_RWLOCK_INITIALIZER;
 static unsigned long long g_seed = 1, g_ops, g_duration;
 static unsigned int g_procs = 2, g_threads = 2, g_op_timeout = 240;
 static long g_user = -1, g_intruder = -1;
@@ -572,7 +574,10 @@ static void ring_close(struct wk *w, bool files_first)
 		memset(r, 0, sizeof(*r));
 	}
 	w->norphan = 0;
+	/* the ring's last reference, as for port files */
+	pthread_rwlock_wrlock(&fork_lock);
 	rx_exit(&w->rx);
+	pthread_rwlock_unlock(&fork_lock);
 	w->ring_ok = false;
 	if (!files_first)
 		ports_close(w);
@@ -671,6 +676,18 @@ static int pick_region(struct wk *w, bool any)
 		if (w->reg[i].live && (any || !w->reg[i].fixed_role))
 			c[n++] = i;
 	return n ? c[rnd(w, n)] : 0;
+}
+
+/* A read-only region of no fixed role, or @other if there is none. */
+static int pick_ro_region(struct wk *w, int other)
+{
+	int i, n = 0, c[NREG];
+
+	for (i = 1; i <= NREG; i++)
+		if (w->reg[i].live && !w->reg[i].fixed_role &&
+		    w->reg[i].kind == R_RO)
+			c[n++] = i;
+	return n ? c[rnd(w, n)] : other;
 }
 
 /* mmap a kernel region: whole, read-only, writable (refused if RO), bad */
@@ -852,14 +869,56 @@ out_mem:
 	}
 }
 
-/* fork: the child reads every mapping the parent has and exits */
+/*
+ * A forked child gets a copy of the process's file table, so a file that a
+ * sibling thread closes meanwhile lives on, bound ring and all, until the
+ * child lets go of it.  The children need none of the inherited files:
+ * they close them before the parent goes on, and files are closed only
+ * while no child is between fork() and that point, so a close is the
+ * file's last reference as the model assumes.
+ */
+static void close_unforked(int fd)
+{
+	pthread_rwlock_wrlock(&fork_lock);
+	close(fd);
+	pthread_rwlock_unlock(&fork_lock);
+}
+
+/* fork: the child keeps the mappings but not the files */
 static pid_t w_fork(struct wk *w)
 {
-	pid_t pid = fork();
+	int pfd[2], ret;
+	pid_t pid;
+	char c;
 
-	if (pid < 0) {
+	if (pipe2(pfd, O_CLOEXEC)) {
 		count_err(w, -errno);
-		WANT(w, "fork", -errno, EAGAIN, ENOMEM);
+		WANT(w, "pipe", -errno, EMFILE, ENFILE, ENOMEM);
+		return -1;
+	}
+	pthread_rwlock_rdlock(&fork_lock);
+	pid = fork();
+	if (!pid) {
+		/* 0-2 stay for messages */
+		if (pfd[1] > 3)
+			close_range(3, pfd[1] - 1, 0);
+		close_range(pfd[1] + 1, ~0U, 0);
+		if (write(pfd[1], "", 1) != 1)
+			_exit(1);
+		close(pfd[1]);
+		return 0;
+	}
+	ret = pid < 0 ? -errno : 0;
+	close(pfd[1]);
+	/* the byte, or EOF if the child died first */
+	if (pid > 0 && read(pfd[0], &c, 1) < 0)
+		violation(w, "fork: reading the child's pipe: %s",
+			  strerror(errno));
+	close(pfd[0]);
+	pthread_rwlock_unlock(&fork_lock);
+	if (ret) {
+		count_err(w, ret);
+		WANT(w, "fork", ret, EAGAIN, ENOMEM);
 	}
 	return pid;
 }
@@ -1027,9 +1086,9 @@ static void port_close(struct wk *w, int pi)
 	if (p->fd <= 0)
 		return;
 	port_unbound(w, pi);
-	close(p->fd);
+	close_unforked(p->fd);
 	if (p->dfd >= 0)
-		close(p->dfd);
+		close_unforked(p->dfd);
 	p->fd = 0;
 	p->dfd = -1;
 	p->bound = false;
@@ -1303,6 +1362,8 @@ static void op_bind(struct wk *w)
 	if (!w->ring_ok || !port_ok(w, pi))
 		return;
 	ri = pick_region(w, false);
+	if (pi >= P_BLK && chance(w, 75))
+		ri = pick_ro_region(w, ri);	/* blk binds need one */
 	if (!ri)
 		return;
 	r = &w->reg[ri];
