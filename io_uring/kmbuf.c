@@ -623,11 +623,12 @@ static bool kmbuf_ring_notify_idle(struct kmbuf_ring *ring)
  * kmbuf_ring_destroy() - shut a ring down and drop the owner's reference
  * @ring: the ring, as returned by kmbuf_ring_create()
  *
- * From now on kmbuf_buf_take() fails with -ESHUTDOWN; buffers the kernel or userspace still hold may be put back or
- * returned as before, and their memory stays valid until the last
- * reference to the ring is gone.  When this function returns, @desc->notify
- * is not running and will not be called again, so the driver may free what
- * it uses and its module may go away.  If no other reference exists the
+ * From now on kmbuf_buf_take() fails with -ESHUTDOWN; buffers the kernel
+ * or userspace still hold may be put back or returned as before, and
+ * their memory stays valid until the last reference to the ring is gone.
+ * When this function returns, @desc->notify is not running and will not
+ * be called again, so the driver may free what it uses and its module may
+ * go away.  If no other reference exists the
  * ring is freed before returning; otherwise its range of the region stays
  * reserved until the last kmbuf_ring_put().
  *

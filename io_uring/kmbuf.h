@@ -3,13 +3,14 @@
 #define IOU_KMBUF_H
 
 /*
- * The ring layer of kmbuf, under the ports and streams drivers use
- * (include/linux/io_uring/kmbuf.h): for kmbuf itself and its KUnit suite.
+ * The ring layer of kmbuf, under the ports and streams that drivers use:
+ * for kmbuf itself and its KUnit suite.
  */
-#include <linux/io_uring/kmbuf.h>
 #include <linux/types.h>
 
 struct io_uring_region;
+struct kmbuf_buf;
+struct kmbuf_ring;
 
 /**
  * struct kmbuf_ring_desc - what a kmbuf ring is built from
