@@ -28,7 +28,10 @@ khdrs=$(echo "$srcs" | grep -E '^(io_uring|drivers|lib|block|include)/.*\.h$' |
 
 # --- checkpatch ------------------------------------------------------------
 for f in $srcs; do
-	out=$($CP $CP_IGNORE -f "$f" 2>&1 | grep -E ': (ERROR|WARNING):')
+	# as a patch adding the file, the way the series is checked: file mode
+	# (-f) leaves out some warnings, e.g. LONG_LINE_STRING
+	out=$(git diff --no-index /dev/null "$f" | $CP $CP_IGNORE - 2>&1 |
+		grep -E ': (ERROR|WARNING):')
 	if [ -z "$out" ]; then ok "checkpatch $f"; else notok "checkpatch $f"; echo "$out" | sed 's/^/#   /'; fi
 done
 for p in $(grep -v '^\s*\(#\|$\)' patches/series); do

@@ -1284,7 +1284,8 @@ static void bind_busy(struct wk *w, int pi, struct kmbuf_bind *b,
 		usleep(20000);
 		ret = rx_bind_desc(&w->rx, w->port[pi].fd, b);
 	}
-	violation(w, "%s: EBUSY (fdinfo kmbuf_bound %lld, -1: not shown for this file); again after %d ms: %d",
+	violation(w,
+		  "%s: EBUSY (fdinfo kmbuf_bound %lld, -1: not shown for this file); again after %d ms: %d",
 		  what, bound, i * 20, ret);
 }
 
@@ -1603,7 +1604,8 @@ static void op_reap(struct wk *w)
 			continue;
 		u = fdinfo_val(p->fd, "kmbuf_user");
 		if (u != p->nheld)
-			violation(w, "%s: fdinfo kmbuf_user %lld, we hold %d (buffers in stale CQEs since BIND: %u)",
+			violation(w,
+				  "%s: fdinfo kmbuf_user %lld, we hold %d (buffers in stale CQEs since BIND: %u)",
 				  port_name[i], u, p->nheld, p->stale_bufs);
 	}
 	for (i = 0; i < P_NR; i++)
