@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <linux/io_uring.h>	/* the tree's uapi, before liburing's copy */
@@ -200,6 +201,97 @@ TEST_F_TIMEOUT(region, madvise_partial_mapping, 120)
 		ASSERT_TRUE(WIFEXITED(st));
 		EXPECT_EQ(0, WEXITSTATUS(st)) TH_LOG("advice %d, %s region",
 						     advice[a / 2], ro ? "read-only" : "writable");
+	}
+}
+
+/*
+ * The same for io_uring's own memory that userspace maps: the SQE array,
+ * the SQ/CQ rings and a kernel-allocated provided-buffer ring
+ * (IOU_PBUF_RING_MMAP), each large enough to be one multi-page
+ * allocation.  The child maps one of them, keeps two pieces of the
+ * mapping, writes a pattern, advises them and checks the pattern.
+ */
+static int uring_mem_child(int what, int advice)
+{
+	struct io_uring_params p = { };
+	size_t len, npg;
+	char *m, *tail;
+	__u64 off;
+	int fd;
+
+	fd = syscall(__NR_io_uring_setup, 4096, &p);
+	if (fd < 0)
+		return 10;
+	switch (what) {
+	case 0:
+		off = IORING_OFF_SQES;
+		len = (size_t)p.sq_entries * sizeof(struct io_uring_sqe);
+		break;
+	case 1:
+		off = IORING_OFF_CQ_RING;	/* one mapping with the SQ ring */
+		len = p.cq_off.cqes +
+		      (size_t)p.cq_entries * sizeof(struct io_uring_cqe);
+		break;
+	default: {
+		struct io_uring_buf_reg reg = { .ring_entries = 32768,
+						.bgid = 1,
+						.flags = IOU_PBUF_RING_MMAP };
+
+		if (syscall(__NR_io_uring_register, fd,
+			    IORING_REGISTER_PBUF_RING, &reg, 1))
+			return 11;
+		off = IORING_OFF_PBUF_RING |
+		      (1ULL << IORING_OFF_PBUF_SHIFT);
+		len = (size_t)reg.ring_entries * sizeof(struct io_uring_buf);
+		break;
+	}
+	}
+	m = map_at(fd, off, len, PROT_READ | PROT_WRITE);
+	npg = len / pgsz;
+	if (m == MAP_FAILED || npg < 16)
+		return 12;
+	/* keep pages 0-4 and 12 to the end; the rings' heads are in page 0 */
+	tail = m + 12 * pgsz;
+	fill(tail, (npg - 12) * pgsz, 9);
+	if (what != 1)
+		fill(m, 5 * pgsz, 8);
+	if (munmap(m + 5 * pgsz, 7 * pgsz))
+		return 13;
+	if (madvise(m, 5 * pgsz, advice) ||
+	    madvise(tail, (npg - 12) * pgsz, advice))
+		return 2;
+	if (mismatch(tail, (npg - 12) * pgsz, 9) != -1 ||
+	    (what != 1 && mismatch(m, 5 * pgsz, 8) != -1))
+		return 1;
+	return 0;
+}
+
+TEST(uring_mem_madvise_partial_mapping)
+{
+	static const char *const name[] = { "SQE array", "SQ/CQ rings",
+					     "mmap'ed buffer ring" };
+	static const int advice[] = { MADV_COLD, MADV_PAGEOUT };
+	unsigned int a;
+
+	pgsz = sysconf(_SC_PAGESIZE);
+	for (a = 0; a < 6; a++) {
+		int i, st = 0;
+		pid_t pid;
+
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid)
+			_exit(uring_mem_child(a / 2, advice[a % 2]));
+		for (i = 0; i < 200 && waitpid(pid, &st, WNOHANG) == 0; i++)
+			usleep(100000);
+		/* a child the kernel loops in can't die: leave it */
+		if (i == 200)
+			kill(pid, SIGKILL);
+		ASSERT_LT(i, 200) TH_LOG("madvise(%d) of a partial mapping of the %s still running after 20 s",
+					 advice[a % 2], name[a / 2]);
+		ASSERT_TRUE(WIFEXITED(st));
+		EXPECT_EQ(0, WEXITSTATUS(st)) TH_LOG("advice %d, %s",
+						     advice[a % 2], name[a / 2]);
 	}
 }
 

@@ -142,6 +142,8 @@ struct shm {
 };
 
 static struct shm *shm;
+/* see w_fork() */
+static pthread_rwlock_t fork_lock = PTHREAD_RWLOCK_INITIALIZER;
 static unsigned long long g_seed = 1, g_ops, g_duration;
 static unsigned int g_procs = 2, g_threads = 2, g_op_timeout = 240;
 static long g_user = -1, g_intruder = -1;
@@ -197,6 +199,7 @@ struct held {
 	bool		held;
 	int		len;
 	__u32		csum;
+	unsigned long long op;	/* that delivered it, for messages */
 };
 
 /* a buffer of an unbound ring that stays readable and unchanged */
@@ -205,6 +208,9 @@ struct orphan {
 	size_t		off;
 	int		len;
 	__u32		csum;
+	/* for the message: where it came from */
+	int		pi, bid;
+	unsigned long long read_op, unbind_op;
 };
 
 struct port {
@@ -213,6 +219,7 @@ struct port {
 	bool		was_armed;	/* since BIND: stale CQEs may come */
 	unsigned int	stale_bufs;	/* since BIND: buffers in stale CQEs */
 	bool		bound;
+	unsigned long long bind_op;	/* for messages */
 	int		reg;		/* index into regions */
 	__u64		off;
 	__u32		bs, nr;
@@ -237,6 +244,9 @@ struct port {
 	__u32		crc[SLICE];
 	bool		known[SLICE];
 	bool		corrupt[SLICE];
+	/* for the messages: the op that last wrote or flipped each unit */
+	unsigned long long wr_op[SLICE], flip_op[SLICE];
+	unsigned int	flips[SLICE];	/* since the last write */
 	int		dfd;		/* O_DIRECT file of the disk */
 };
 
@@ -521,9 +531,24 @@ static void check_orphans(struct wk *w)
 
 		if (!reg_readable(w, o->reg, o->off, o->len))
 			continue;
-		if (csum(w->reg[o->reg].map + o->off, o->len) != o->csum)
-			violation(w, "buffer held past UNBIND at region %u +%zu changed",
-				  w->reg[o->reg].id, o->off);
+		if (csum(w->reg[o->reg].map + o->off, o->len) != o->csum) {
+			int j;
+
+			for (j = 0; j < P_NR; j++) {
+				struct port *q = &w->port[j];
+
+				if (q->fd > 0 && q->bound && q->reg == o->reg &&
+				    o->off < q->off + (__u64)q->bs * q->nr &&
+				    q->off < o->off + o->len)
+					fprintf(stderr, "# %s is bound over it now: off %llu bs %u nr %u, bound at op %llu\n",
+						port_name[j],
+						(unsigned long long)q->off,
+						q->bs, q->nr, q->bind_op);
+			}
+			violation(w, "buffer held past UNBIND at region %u +%zu changed (%s buffer %d, %d bytes, read at op %llu, unbound at op %llu)",
+				  w->reg[o->reg].id, o->off, port_name[o->pi],
+				  o->bid, o->len, o->read_op, o->unbind_op);
+		}
 	}
 }
 
@@ -571,11 +596,19 @@ static void ring_close(struct wk *w, bool files_first)
 		freed += r->size;
 		memset(r, 0, sizeof(*r));
 	}
-	w->norphan = 0;
+	/* the ring's last reference, as for port files */
+	pthread_rwlock_wrlock(&fork_lock);
 	rx_exit(&w->rx);
+	pthread_rwlock_unlock(&fork_lock);
 	w->ring_ok = false;
 	if (!files_first)
 		ports_close(w);
+	/*
+	 * Only now: closing the ports keeps their held buffers as orphans,
+	 * which name regions of this ring, whose indexes the next ring's
+	 * regions take.
+	 */
+	w->norphan = 0;
 	track_locked(-freed);
 }
 
@@ -671,6 +704,18 @@ static int pick_region(struct wk *w, bool any)
 		if (w->reg[i].live && (any || !w->reg[i].fixed_role))
 			c[n++] = i;
 	return n ? c[rnd(w, n)] : 0;
+}
+
+/* A read-only region of no fixed role, or @other if there is none. */
+static int pick_ro_region(struct wk *w, int other)
+{
+	int i, n = 0, c[NREG];
+
+	for (i = 1; i <= NREG; i++)
+		if (w->reg[i].live && !w->reg[i].fixed_role &&
+		    w->reg[i].kind == R_RO)
+			c[n++] = i;
+	return n ? c[rnd(w, n)] : other;
 }
 
 /* mmap a kernel region: whole, read-only, writable (refused if RO), bad */
@@ -852,14 +897,56 @@ out_mem:
 	}
 }
 
-/* fork: the child reads every mapping the parent has and exits */
+/*
+ * A forked child gets a copy of the process's file table, so a file that a
+ * sibling thread closes meanwhile lives on, bound ring and all, until the
+ * child lets go of it.  The children need none of the inherited files:
+ * they close them before the parent goes on, and files are closed only
+ * while no child is between fork() and that point, so a close is the
+ * file's last reference as the model assumes.
+ */
+static void close_unforked(int fd)
+{
+	pthread_rwlock_wrlock(&fork_lock);
+	close(fd);
+	pthread_rwlock_unlock(&fork_lock);
+}
+
+/* fork: the child keeps the mappings but not the files */
 static pid_t w_fork(struct wk *w)
 {
-	pid_t pid = fork();
+	int pfd[2], ret;
+	pid_t pid;
+	char c;
 
-	if (pid < 0) {
+	if (pipe2(pfd, O_CLOEXEC)) {
 		count_err(w, -errno);
-		WANT(w, "fork", -errno, EAGAIN, ENOMEM);
+		WANT(w, "pipe", -errno, EMFILE, ENFILE, ENOMEM);
+		return -1;
+	}
+	pthread_rwlock_rdlock(&fork_lock);
+	pid = fork();
+	if (!pid) {
+		/* 0-2 stay for messages */
+		if (pfd[1] > 3)
+			close_range(3, pfd[1] - 1, 0);
+		close_range(pfd[1] + 1, ~0U, 0);
+		if (write(pfd[1], "", 1) != 1)
+			_exit(1);
+		close(pfd[1]);
+		return 0;
+	}
+	ret = pid < 0 ? -errno : 0;
+	close(pfd[1]);
+	/* the byte, or EOF if the child died first */
+	if (pid > 0 && read(pfd[0], &c, 1) < 0)
+		violation(w, "fork: reading the child's pipe: %s",
+			  strerror(errno));
+	close(pfd[0]);
+	pthread_rwlock_unlock(&fork_lock);
+	if (ret) {
+		count_err(w, ret);
+		WANT(w, "fork", ret, EAGAIN, ENOMEM);
 	}
 	return pid;
 }
@@ -998,6 +1085,8 @@ static void port_unbound(struct wk *w, int pi)
 				.reg = p->reg,
 				.off = p->off + (size_t)i * p->bs,
 				.len = p->held[i].len, .csum = p->held[i].csum,
+				.pi = pi, .bid = i, .read_op = p->held[i].op,
+				.unbind_op = w->opi,
 			};
 	/*
 	 * A tick timer may hold a buffer of the ring as it goes: the ring
@@ -1027,9 +1116,9 @@ static void port_close(struct wk *w, int pi)
 	if (p->fd <= 0)
 		return;
 	port_unbound(w, pi);
-	close(p->fd);
+	close_unforked(p->fd);
 	if (p->dfd >= 0)
-		close(p->dfd);
+		close_unforked(p->dfd);
 	p->fd = 0;
 	p->dfd = -1;
 	p->bound = false;
@@ -1290,9 +1379,9 @@ static void bind_busy(struct wk *w, int pi, struct kmbuf_bind *b,
 }
 
 /* Geometry for a port: mostly valid, sometimes one field wrong. */
-static void op_bind(struct wk *w)
+static void bind_port(struct wk *w, int pi)
 {
-	int pi = rnd(w, P_NR), ri, ret, bad, rr = 0;
+	int ri, ret, bad, rr = 0;
 	struct port *p = &w->port[pi];
 	struct kmbuf_refill *rf = NULL;
 	struct kmbuf_bind b = { };
@@ -1304,6 +1393,8 @@ static void op_bind(struct wk *w)
 	if (!w->ring_ok || !port_ok(w, pi))
 		return;
 	ri = pick_region(w, false);
+	if (pi >= P_BLK && chance(w, 75))
+		ri = pick_ro_region(w, ri);	/* blk binds need one */
 	if (!ri)
 		return;
 	r = &w->reg[ri];
@@ -1424,7 +1515,18 @@ static void op_bind(struct wk *w)
 	}
 	if (ret < 0 || !valid)
 		return;
+	/* buffers userspace holds keep their ring's bytes reserved */
+	for (i = 0; i < w->norphan; i++) {
+		struct orphan *o = &w->orphan[i];
+
+		if (o->reg == ri && o->off < b.offset +
+		    (__u64)b.buf_size * b.nr_bufs && b.offset < o->off + o->len)
+			violation(w, "%s BIND over a buffer held past UNBIND succeeded (%s buffer %d at +%zu, read at op %llu, unbound at op %llu)",
+				  port_name[pi], port_name[o->pi], o->bid,
+				  o->off, o->read_op, o->unbind_op);
+	}
 	p->bound = true;
+	p->bind_op = w->opi;
 	p->refill = rf;
 	p->rf_off = rf ? (char *)rf - w->reg[rr].map : 0;
 	p->rf_entries = b.refill_entries;
@@ -1439,6 +1541,11 @@ static void op_bind(struct wk *w)
 	p->nheld = 0;
 	p->armed = 0;
 	memset(p->held, 0, sizeof(p->held));
+}
+
+static void op_bind(struct wk *w)
+{
+	bind_port(w, rnd(w, P_NR));
 }
 
 static void op_unbind(struct wk *w)
@@ -1895,6 +2002,8 @@ static void blk_written(struct port *p, unsigned int u, const char *src,
 		p->crc[u + i] = csum(src + (size_t)i * UNIT, UNIT);
 		p->known[u + i] = true;
 		p->corrupt[u + i] = false;
+		p->wr_op[u + i] = cur ? cur->opi : 0;
+		p->flips[u + i] = 0;
 	}
 }
 
@@ -1961,6 +2070,33 @@ static void op_blk_write(struct wk *w)
 	}
 }
 
+/*
+ * A READ of units [@u, @u + @n) that hold a corrupted block succeeded: say
+ * which units, what their data is and what happened to them last.
+ */
+static void blk_corrupt_read(struct wk *w, int pi, unsigned int u,
+			     unsigned int n, __u32 flags)
+{
+	struct port *p = &w->port[pi];
+	unsigned int bid = flags >> IORING_CQE_BUFFER_SHIFT, i;
+	const char *data = NULL;
+	__u64 off = p->off + (__u64)bid * p->bs;
+
+	if ((flags & IORING_CQE_F_BUFFER) && bid < p->nr &&
+	    reg_readable(w, p->reg, off, n * UNIT))
+		data = w->reg[p->reg].map + off;
+	for (i = 0; i < n; i++)
+		fprintf(stderr,
+			"# %s unit %u (block %llu): corrupt %d known %d, written at op %llu, flipped %u time(s) since, last at op %llu; data %s\n",
+			port_name[pi], u + i,
+			(unsigned long long)(p->base / UNIT + u + i),
+			p->corrupt[u + i], p->known[u + i], p->wr_op[u + i],
+			p->flips[u + i], p->flip_op[u + i],
+			!data ? "not mapped" :
+			csum(data + (size_t)i * UNIT, UNIT) == p->crc[u + i] ?
+			"as written (not corrupted)" : "NOT as written");
+}
+
 static void op_blk_read(struct wk *w)
 {
 	int pi = blk_port(w), ret;
@@ -1972,6 +2108,9 @@ static void op_blk_read(struct wk *w)
 	if (pi < 0 || !w->ring_ok)
 		return;
 	p = &w->port[pi];
+	/* most reads want a ring: without one they all end in ENXIO */
+	if (!p->bound && chance(w, 70))
+		bind_port(w, pi);
 	n = 1 + rnd(w, 4);
 	u = rnd(w, SLICE - n + 1);
 	ret = blk_sync(w, p->fd, KMBUF_BLK_READ, p->base + u * UNIT,
@@ -1996,6 +2135,8 @@ static void op_blk_read(struct wk *w)
 		return;
 	}
 	if (blk_range_corrupt(p, u, n)) {
+		if (ret >= 0)
+			blk_corrupt_read(w, pi, u, n, flags);
 		expect_eq(w, "blk READ of a corrupted block", ret, -EBADMSG);
 		return;
 	}
@@ -2007,6 +2148,7 @@ static void op_blk_read(struct wk *w)
 		violation(w, "blk READ buffer %u: out of range or held", bid);
 	p->held[bid].held = true;
 	p->held[bid].len = ret;
+	p->held[bid].op = w->opi;
 	p->nheld++;
 	off = p->off + (__u64)bid * p->bs;
 	if (reg_readable(w, p->reg, off, ret)) {
@@ -2050,8 +2192,11 @@ static void op_corrupt(struct wk *w)
 	ret = helper(w->wid, H_CORRUPT, 0, p->base / UNIT + u);
 	count_err(w, ret);
 	WANT(w, "corrupt", ret, EOPNOTSUPP);
-	if (!ret)
+	if (!ret) {
 		p->corrupt[u] = !p->corrupt[u];	/* a second flip repairs */
+		p->flip_op[u] = w->opi;
+		p->flips[u]++;
+	}
 }
 
 /* ---------------------------------------------------------------- fixed */
@@ -2650,12 +2795,49 @@ static void print_usage(const char *prog)
 	exit(2);
 }
 
+/* Say where each thread of @pid is: for a worker that does not end. */
+static void dump_tasks(pid_t pid)
+{
+	char path[64], buf[256];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		static const char *const what[] = { "wchan", "syscall" };
+		unsigned int i;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fprintf(stderr, "#   task %s:", de->d_name);
+		for (i = 0; i < 2; i++) {
+			FILE *f;
+
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/%s",
+				 pid, de->d_name, what[i]);
+			f = fopen(path, "r");
+			if (!f || !fgets(buf, sizeof(buf), f))
+				snprintf(buf, sizeof(buf), "?");
+			if (f)
+				fclose(f);
+			buf[strcspn(buf, "\n")] = 0;
+			fprintf(stderr, " %s %s", what[i], buf);
+		}
+		fprintf(stderr, "\n");
+	}
+	closedir(d);
+}
+
 int main(int argc, char **argv)
 {
 	pid_t pids[MAXW + 2], intr = 0, helper_pid = 0;
 	int socks[MAXW][2], hfd[MAXW];
 	struct limits lim = { .memmax = -1 };
-	unsigned long long total = 0, t0, last_report;
+	unsigned long long total = 0, t0, last_report, stop_t = 0;
+	bool stuck_told = false;
 	int i, st, nw, failed = 0, running;
 
 	for (i = 1; i < argc; i++) {
@@ -2813,6 +2995,24 @@ int main(int argc, char **argv)
 					kill(pids[i], SIGKILL);
 				break;
 			}
+		}
+		/* a worker that does not end once told to */
+		if (!stop_t && __atomic_load_n(&shm->stop, __ATOMIC_SEQ_CST))
+			stop_t = t;
+		if (stop_t && !stuck_told &&
+		    t - stop_t > g_op_timeout * 1000000000ULL) {
+			fprintf(stderr,
+				"VIOLATION seed=%llu: %d worker(s) still running %u s after the stop\n",
+				g_seed, running, g_op_timeout);
+			for (i = 0; i < (int)g_procs; i++) {
+				if (kill(pids[i], 0))
+					continue;
+				fprintf(stderr, "# worker pid %d:\n", pids[i]);
+				dump_tasks(pids[i]);
+				kill(pids[i], SIGKILL);
+			}
+			failed = 1;
+			stuck_told = true;
 		}
 		sample(&lim, pids, g_procs);
 		__atomic_add_fetch(&shm->tick, 1, __ATOMIC_RELAXED);
