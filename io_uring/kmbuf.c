@@ -37,6 +37,7 @@
 #include <kunit/visibility.h>
 
 #include "kmbuf.h"
+#include "region.h"
 
 /* Who owns a buffer; one byte per buffer in kmbuf_ring::owner. */
 enum {
@@ -50,16 +51,28 @@ enum {
 #define KMBUF_RING_FLAGS	0U
 
 /*
- * Bytes [start, end) of a region that belong to one ring, on the region's
- * kmbuf_rings list.  Allocated with the ring; freed when the ring's last
- * reference goes, unless userspace still holds buffers of the ring then:
- * those may hold verified data that must not change, so the range stays
- * reserved until the region itself is released (kmbuf_region_release()).
+ * Bytes [start, end) of a region that belong to one ring, on the list of
+ * its struct kmbuf_region.  Allocated with the ring; freed when the ring's
+ * last reference goes, unless userspace still holds buffers of the ring
+ * then: those may hold verified data that must not change, so the range
+ * stays reserved until the region itself is released (kmbuf_region_free()).
  */
 struct kmbuf_range {
 	struct list_head	node;
 	u64			start;
 	u64			end;
+};
+
+/*
+ * What kmbuf knows about a region: the ranges of it that rings own.  The
+ * region itself knows nothing of them; it holds this as private data
+ * (io_region_set_priv()), made by the first ring built on it and freed
+ * with it.  The lock is raw and irq-safe: a ring's last reference, which
+ * frees its range, may go in hard interrupt context.
+ */
+struct kmbuf_region {
+	raw_spinlock_t		lock;
+	struct list_head	ranges;
 };
 
 /* Frees rings after their last reference; flushed by the KUnit suite. */
@@ -101,17 +114,19 @@ struct kmbuf_ring {
 
 	/* set at creation, never changed */
 	struct io_uring_region	*region;
-	void			*base;		/* region->kaddr + offset */
+	struct kmbuf_region	*kr;		/* kmbuf's state of @region */
+	struct page		**pages;	/* @region's */
+	void			*base;		/* @region's kaddr + offset */
 	u64			offset;
 	u32			buf_size;
 	u32			nr_bufs;
 	void			(*notify)(struct kmbuf_ring *ring, void *priv);
 	void			*priv;
 	struct io_uring_region	*refill_region;	/* holds @refill */
+	struct kmbuf_region	*refill_kr;
 
 	/* the owner's, one per command in flight, one per buffer taken */
 	refcount_t		refs;
-	struct wait_queue_head	wait;
 	struct work_struct	free_work;
 	/* the ring's bytes of the region, see struct kmbuf_range */
 	struct kmbuf_range	*range;
@@ -184,17 +199,16 @@ static u64 kmbuf_ring_end(const struct kmbuf_ring *ring)
  */
 static void kmbuf_ring_release_range(struct kmbuf_ring *ring)
 {
-	struct io_uring_region *region = ring->region;
 	struct kmbuf_range *range = ring->range;
+	struct kmbuf_region *kr = ring->kr;
 	unsigned long flags;
 	bool user_held;
 
 	if (ring->refill_range) {
 		/* nothing reads the refill ring any more */
-		raw_spin_lock_irqsave(&ring->refill_region->kmbuf_lock, flags);
+		raw_spin_lock_irqsave(&ring->refill_kr->lock, flags);
 		list_del(&ring->refill_range->node);
-		raw_spin_unlock_irqrestore(&ring->refill_region->kmbuf_lock,
-					   flags);
+		raw_spin_unlock_irqrestore(&ring->refill_kr->lock, flags);
 		kfree(ring->refill_range);
 		ring->refill_range = NULL;
 	}
@@ -205,28 +219,73 @@ static void kmbuf_ring_release_range(struct kmbuf_ring *ring)
 	if (user_held)
 		return;		/* the region owns the range from now on */
 
-	raw_spin_lock_irqsave(&region->kmbuf_lock, flags);
+	raw_spin_lock_irqsave(&kr->lock, flags);
 	list_del(&range->node);
-	raw_spin_unlock_irqrestore(&region->kmbuf_lock, flags);
+	raw_spin_unlock_irqrestore(&kr->lock, flags);
 	kfree(range);
 }
 
-/**
- * kmbuf_region_release() - free the ranges a region still reserves
- * @region: a region whose last reference is gone, or a KUnit fake one
- *
- * Context: Process context.
+/*
+ * The region's last reference is gone, so is every ring built on it:
+ * free the ranges kept for buffers userspace held when their ring went.
  */
-void kmbuf_region_release(struct io_uring_region *region)
+static void kmbuf_region_free(void *priv)
 {
+	struct kmbuf_region *kr = priv;
 	struct kmbuf_range *range, *tmp;
 
-	list_for_each_entry_safe(range, tmp, &region->kmbuf_rings, node) {
+	list_for_each_entry_safe(range, tmp, &kr->ranges, node) {
 		list_del(&range->node);
 		kfree(range);
 	}
+	kfree(kr);
 }
-EXPORT_SYMBOL_IF_KUNIT(kmbuf_region_release);
+
+/* kmbuf's state of @region, made on first use. */
+static struct kmbuf_region *kmbuf_region_of(struct io_uring_region *region)
+{
+	struct kmbuf_region *kr, *new;
+
+	kr = io_region_priv(region);
+	if (kr)
+		return kr;
+	new = kmalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+	if (!new)
+		return NULL;
+	raw_spin_lock_init(&new->lock);
+	INIT_LIST_HEAD(&new->ranges);
+	kr = io_region_set_priv(region, new, kmbuf_region_free);
+	if (kr != new)
+		kfree(new);	/* a concurrent first ring attached one */
+	return kr;
+}
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/**
+ * kmbuf_region_nr_ranges() - ranges of a region that rings own, for KUnit
+ * @region: the region
+ *
+ * Context: Any context.
+ * Return: the number of ranges reserved on @region, by rings that exist
+ * and for buffers userspace held when their ring went.
+ */
+unsigned int kmbuf_region_nr_ranges(struct io_uring_region *region)
+{
+	struct kmbuf_region *kr = io_region_priv(region);
+	struct kmbuf_range *range;
+	unsigned long flags;
+	unsigned int nr = 0;
+
+	if (!kr)
+		return 0;
+	raw_spin_lock_irqsave(&kr->lock, flags);
+	list_for_each_entry(range, &kr->ranges, node)
+		nr++;
+	raw_spin_unlock_irqrestore(&kr->lock, flags);
+	return nr;
+}
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_region_nr_ranges);
+#endif
 
 static void kmbuf_ring_free_work(struct work_struct *work)
 {
@@ -252,32 +311,32 @@ static u64 kmbuf_refill_bytes(u32 entries)
 }
 
 /*
- * Claim bytes [@range->start, @range->end) of @region: -EBUSY if any of
- * them belongs to a ring (or a refill ring) already.
+ * Claim bytes [@range->start, @range->end) of @kr's region: -EBUSY if any
+ * of them belongs to a ring (or a refill ring) already.
  */
-static int kmbuf_range_reserve(struct io_uring_region *region,
+static int kmbuf_range_reserve(struct kmbuf_region *kr,
 			       struct kmbuf_range *range)
 {
 	struct kmbuf_range *other;
 
-	raw_spin_lock_irq(&region->kmbuf_lock);
-	list_for_each_entry(other, &region->kmbuf_rings, node) {
+	raw_spin_lock_irq(&kr->lock);
+	list_for_each_entry(other, &kr->ranges, node) {
 		if (other->start < range->end && range->start < other->end) {
-			raw_spin_unlock_irq(&region->kmbuf_lock);
+			raw_spin_unlock_irq(&kr->lock);
 			return -EBUSY;
 		}
 	}
-	list_add_tail(&range->node, &region->kmbuf_rings);
-	raw_spin_unlock_irq(&region->kmbuf_lock);
+	list_add_tail(&range->node, &kr->ranges);
+	raw_spin_unlock_irq(&kr->lock);
 	return 0;
 }
 
-static void kmbuf_range_unreserve(struct io_uring_region *region,
+static void kmbuf_range_unreserve(struct kmbuf_region *kr,
 				  struct kmbuf_range *range)
 {
-	raw_spin_lock_irq(&region->kmbuf_lock);
+	raw_spin_lock_irq(&kr->lock);
 	list_del(&range->node);
-	raw_spin_unlock_irq(&region->kmbuf_lock);
+	raw_spin_unlock_irq(&kr->lock);
 }
 
 /* Check @rd and claim its bytes for @ring; see struct kmbuf_bind. */
@@ -285,6 +344,7 @@ static int kmbuf_ring_setup_refill(struct kmbuf_ring *ring,
 				   const struct kmbuf_refill_desc *rd)
 {
 	struct io_uring_region *region = rd->region;
+	struct kmbuf_region *kr;
 	u64 end;
 	int ret;
 
@@ -292,24 +352,28 @@ static int kmbuf_ring_setup_refill(struct kmbuf_ring *ring,
 	    !is_power_of_2(rd->entries) ||
 	    !IS_ALIGNED(rd->offset, sizeof(struct kmbuf_refill)) ||
 	    check_add_overflow(rd->offset, kmbuf_refill_bytes(rd->entries),
-			       &end) || end > region->size)
+			       &end) || end > io_uring_region_size(region))
 		return -EINVAL;
 	/* userspace writes it: it must be mapped writable */
-	if (region->read_only)
+	if (io_region_read_only(region))
 		return -EACCES;
+	kr = kmbuf_region_of(region);
+	if (!kr)
+		return -ENOMEM;
 	ring->refill_range = kmalloc(sizeof(*ring->refill_range),
 				     GFP_KERNEL_ACCOUNT);
 	if (!ring->refill_range)
 		return -ENOMEM;
 	ring->refill_range->start = rd->offset;
 	ring->refill_range->end = end;
-	ret = kmbuf_range_reserve(region, ring->refill_range);
+	ret = kmbuf_range_reserve(kr, ring->refill_range);
 	if (ret) {
 		kfree(ring->refill_range);
 		ring->refill_range = NULL;
 		return ret;
 	}
-	ring->refill = region->kaddr + rd->offset;
+	ring->refill_kr = kr;
+	ring->refill = io_region_kaddr(region) + rd->offset;
 	ring->refill_mask = rd->entries - 1;
 	/* start where userspace's tail is */
 	ring->refill_head = READ_ONCE(ring->refill->tail);
@@ -320,7 +384,8 @@ static int kmbuf_ring_setup_refill(struct kmbuf_ring *ring,
 
 /*
  * kmbuf_ring_create() with an optional refill ring.  On success the ring
- * owns the caller's references to @region and to @rd->region.
+ * holds references of its own to @region and to @rd->region; the caller's
+ * stay the caller's, on success and on failure.
  */
 static struct kmbuf_ring *
 kmbuf_ring_build(struct io_uring_region *region,
@@ -332,7 +397,7 @@ kmbuf_ring_build(struct io_uring_region *region,
 	int ret;
 
 	might_sleep();
-	ret = kmbuf_desc_validate(desc, region->size);
+	ret = kmbuf_desc_validate(desc, io_uring_region_size(region));
 	if (ret)
 		return ERR_PTR(ret);
 	if (unlikely(!kmbuf_wq))
@@ -342,6 +407,9 @@ kmbuf_ring_build(struct io_uring_region *region,
 	if (!ring)
 		return ERR_PTR(-ENOMEM);
 	ret = -ENOMEM;
+	ring->kr = kmbuf_region_of(region);
+	if (!ring->kr)
+		goto free_ring;
 	ring->fifo = kvmalloc_array(desc->nr_bufs, sizeof(*ring->fifo),
 				    GFP_KERNEL_ACCOUNT);
 	if (!ring->fifo)
@@ -366,32 +434,32 @@ kmbuf_ring_build(struct io_uring_region *region,
 	for (i = 0; i < desc->nr_bufs; i++)
 		ring->fifo[i] = i;
 	ring->nr_free = desc->nr_bufs;
-	ring->region = region;
-	ring->base = region->kaddr + desc->offset;
+	ring->pages = io_uring_region_pages(region);
+	ring->base = io_region_kaddr(region) + desc->offset;
 	ring->offset = desc->offset;
 	ring->buf_size = desc->buf_size;
 	ring->nr_bufs = desc->nr_bufs;
 	ring->notify = desc->notify;
 	ring->priv = desc->priv;
 	refcount_set(&ring->refs, 1);
-	init_waitqueue_head(&ring->wait);
 	INIT_WORK(&ring->free_work, kmbuf_ring_free_work);
 	ring->range->start = ring->offset;
 	ring->range->end = kmbuf_ring_end(ring);
 	/* each byte of a region belongs to at most one ring */
-	ret = kmbuf_range_reserve(region, ring->range);
+	ret = kmbuf_range_reserve(ring->kr, ring->range);
 	if (ret)
 		goto free_range;
 	if (rd) {
 		ret = kmbuf_ring_setup_refill(ring, rd);
 		if (ret)
 			goto unreserve_range;
-		ring->refill_region = rd->region;
+		ring->refill_region = io_region_grab(rd->region);
 	}
+	ring->region = io_region_grab(region);
 	return ring;
 
 unreserve_range:
-	kmbuf_range_unreserve(region, ring->range);
+	kmbuf_range_unreserve(ring->kr, ring->range);
 free_range:
 	kfree(ring->range);
 free_pend_len:
@@ -412,7 +480,8 @@ free_ring:
  * kmbuf_ring_create_refill() - kmbuf_ring_create() with a refill ring
  * @region: the ring's region
  * @desc: as for kmbuf_ring_create()
- * @refill: region of the refill ring; the ring takes over a reference
+ * @refill: region of the refill ring; the ring takes a reference of its
+ *	own, as to @region
  * @offset: byte offset of the refill ring in @refill
  * @entries: entries of the refill ring
  *
@@ -438,16 +507,15 @@ EXPORT_SYMBOL_IF_KUNIT(kmbuf_ring_create_refill);
 
 /**
  * kmbuf_ring_create() - build a kernel-managed buffer ring on a region
- * @region: the region, from io_uring_region_get() or
- *	io_uring_cmd_region_get()
+ * @region: the region, from io_region_get() or io_uring_cmd_region_get()
  * @desc: offset, buffer size, number of buffers and flags
  *
- * Creates a ring whose buffers are all free.  On success the ring takes
- * over the caller's reference to @region and drops it when the ring is
- * freed, so the memory outlives the io_uring instance for as long as the
- * ring exists.  On failure the caller still owns its reference.  The ring
- * is returned with one reference, owned by the caller and dropped by
- * kmbuf_ring_destroy().
+ * Creates a ring whose buffers are all free.  The ring takes a reference
+ * of its own to @region and drops it when the ring is freed, so the memory
+ * outlives the io_uring instance for as long as the ring exists.  The
+ * caller's reference stays the caller's, whether the call succeeds or
+ * fails.  The ring is returned with one reference, owned by the caller and
+ * dropped by kmbuf_ring_destroy().
  *
  * The ring's bytes of @region are its own until its last reference is
  * gone (after kmbuf_ring_destroy() and the kmbuf_ring_put() of every
@@ -469,65 +537,24 @@ struct kmbuf_ring *kmbuf_ring_create(struct io_uring_region *region,
 {
 	return kmbuf_ring_build(region, desc, NULL);
 }
-EXPORT_SYMBOL_GPL(kmbuf_ring_create);
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_ring_create);
 
-/**
- * kmbuf_ring_create_cmd() - build a ring on a region of a command's ring
- * @cmd: the IORING_OP_URING_CMD being handled, usually the driver's
- *	"bind a buffer ring" command
- * @desc: region id, offset, buffer size, number of buffers and flags
- *
- * Looks up region @desc->region_id of the io_uring instance @cmd was
- * submitted on and builds a ring on it with kmbuf_ring_create().
- *
- * Context: Process context; may sleep.  Usually called from the driver's
- * ->uring_cmd() handler, which io_uring runs in process context.
- * Return: the ring, ERR_PTR(-ENOENT) if no region has that id,
- * ERR_PTR(-EINVAL) or ERR_PTR(-EOVERFLOW) for a bad @desc, ERR_PTR(-EBUSY)
- * if the range overlaps another ring's, or ERR_PTR(-ENOMEM).
- */
-struct kmbuf_ring *kmbuf_ring_create_cmd(struct io_uring_cmd *cmd,
-					 const struct kmbuf_ring_desc *desc)
-{
-	struct io_uring_region *region;
-	struct kmbuf_ring *ring;
-
-	region = io_uring_cmd_region_get(cmd, desc->region_id);
-	if (IS_ERR(region))
-		return ERR_CAST(region);
-	ring = kmbuf_ring_create(region, desc);
-	if (IS_ERR(ring))
-		io_uring_region_put(region);
-	return ring;
-}
-EXPORT_SYMBOL_GPL(kmbuf_ring_create_cmd);
-
-/**
- * kmbuf_ring_check_cmd() - is a command from the io_uring a ring belongs to?
- * @ring: the ring
- * @cmd: an IORING_OP_URING_CMD being handled by the caller
- *
+/*
  * A ring belongs to the io_uring instance whose region it is built on:
  * only that instance can map the buffers, so only its commands may fill,
- * announce or return them.  A driver that keys its ring by an open file,
- * which any process holding the file can submit on from any io_uring,
- * calls this for every command that uses the ring.  The region cannot be
- * replaced while the ring holds it, so the answer cannot be fooled by an
- * io_uring instance that reuses the memory of a freed one.
- *
- * Context: Any context; does not sleep.
- * Return: 0 if @cmd was submitted on the io_uring instance that registered
- * the ring's region, -EXDEV otherwise.
+ * announce or return them.  A port is keyed by an open file, which any
+ * process holding the file can submit on from any io_uring, so every
+ * command that uses the ring is checked.  The region cannot be replaced
+ * while the ring holds it, so the answer cannot be fooled by an io_uring
+ * instance that reuses the memory of a freed one.  0 or -EXDEV.
  */
-int kmbuf_ring_check_cmd(struct kmbuf_ring *ring, struct io_uring_cmd *cmd)
+static int kmbuf_ring_check_cmd(struct kmbuf_ring *ring,
+				struct io_uring_cmd *cmd)
 {
-	struct io_ring_ctx *ctx = cmd_to_io_kiocb(cmd)->ctx;
-
-	if (xa_load(&ctx->mem_regions, ring->region->id) != ring->region)
+	if (!io_region_registered(cmd_to_io_kiocb(cmd)->ctx, ring->region))
 		return -EXDEV;
 	return 0;
 }
-EXPORT_SYMBOL_GPL(kmbuf_ring_check_cmd);
 
 /**
  * kmbuf_ring_get() - take an extra reference to a ring
@@ -544,7 +571,7 @@ struct kmbuf_ring *kmbuf_ring_get(struct kmbuf_ring *ring)
 	refcount_inc(&ring->refs);
 	return ring;
 }
-EXPORT_SYMBOL_GPL(kmbuf_ring_get);
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_ring_get);
 
 /* Drop @nr references at once, e.g. those of @nr buffers handed over. */
 static void kmbuf_ring_put_many(struct kmbuf_ring *ring, unsigned int nr)
@@ -578,7 +605,7 @@ void kmbuf_ring_put(struct kmbuf_ring *ring)
 {
 	kmbuf_ring_put_many(ring, 1);
 }
-EXPORT_SYMBOL_GPL(kmbuf_ring_put);
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_ring_put);
 
 /* No notify callback runs, and none can start once ->shutdown is set. */
 static bool kmbuf_ring_notify_idle(struct kmbuf_ring *ring)
@@ -596,12 +623,12 @@ static bool kmbuf_ring_notify_idle(struct kmbuf_ring *ring)
  * kmbuf_ring_destroy() - shut a ring down and drop the owner's reference
  * @ring: the ring, as returned by kmbuf_ring_create()
  *
- * From now on kmbuf_buf_take() fails with -ESHUTDOWN and kmbuf_ring_wait()
- * returns; buffers the kernel or userspace still hold may be put back or
- * returned as before, and their memory stays valid until the last
- * reference to the ring is gone.  When this function returns, @desc->notify
- * is not running and will not be called again, so the driver may free what
- * it uses and its module may go away.  If no other reference exists the
+ * From now on kmbuf_buf_take() fails with -ESHUTDOWN; buffers the kernel
+ * or userspace still hold may be put back or returned as before, and
+ * their memory stays valid until the last reference to the ring is gone.
+ * When this function returns, @desc->notify is not running and will not
+ * be called again, so the driver may free what it uses and its module may
+ * go away.  If no other reference exists the
  * ring is freed before returning; otherwise its range of the region stays
  * reserved until the last kmbuf_ring_put().
  *
@@ -623,7 +650,6 @@ void kmbuf_ring_destroy(struct kmbuf_ring *ring)
 	raw_spin_lock_irqsave(&ring->lock, flags);
 	ring->shutdown = true;
 	raw_spin_unlock_irqrestore(&ring->lock, flags);
-	wake_up_all(&ring->wait);
 	/*
 	 * Callbacks that started before ->shutdown was set may still run.
 	 * They are short and never sleep; poll rather than have them wake a
@@ -638,7 +664,7 @@ void kmbuf_ring_destroy(struct kmbuf_ring *ring)
 		kmbuf_ring_free(ring);
 	}
 }
-EXPORT_SYMBOL_GPL(kmbuf_ring_destroy);
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_ring_destroy);
 
 /* Called with the lock held; the slot after the last free id. */
 static u32 kmbuf_fifo_tail(const struct kmbuf_ring *ring)
@@ -690,13 +716,6 @@ static void kmbuf_freed_unlocked(struct kmbuf_ring *ring, bool notify)
 		ring->notifying--;
 		raw_spin_unlock_irqrestore(&ring->lock, flags);
 	}
-	/*
-	 * Wakes kmbuf_ring_wait() and ->poll() sleepers; pairs with the
-	 * barrier in prepare_to_wait_event().  Without sleepers no
-	 * spinlock_t is taken, so this is fine in any context then.
-	 */
-	if (wq_has_sleeper(&ring->wait))
-		wake_up(&ring->wait);
 }
 
 /*
@@ -840,7 +859,7 @@ int kmbuf_buf_take_batch(struct kmbuf_ring *ring, struct kmbuf_buf *bufs,
 	}
 	return ret;
 }
-EXPORT_SYMBOL_GPL(kmbuf_buf_take_batch);
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_buf_take_batch);
 
 /**
  * kmbuf_buf_take() - take a free buffer for the kernel to fill
@@ -865,16 +884,14 @@ int kmbuf_buf_take(struct kmbuf_ring *ring, struct kmbuf_buf *buf)
 
 	return ret < 0 ? ret : 0;
 }
-EXPORT_SYMBOL_GPL(kmbuf_buf_take);
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_buf_take);
 
 /**
  * kmbuf_buf_put() - give a buffer the kernel did not use back to the ring
  * @ring: the ring
  * @bid: id of a buffer taken with kmbuf_buf_take()
  *
- * Context: Any context, also hard interrupt on PREEMPT_RT unless someone
- * sleeps in kmbuf_ring_wait() or polls kmbuf_ring_waitqueue() (their
- * wakeup takes a spinlock_t); does not sleep.  Takes the ring's raw
+ * Context: Any context, also hard interrupt on PREEMPT_RT; does not sleep.  Takes the ring's raw
  * spinlock with interrupts disabled; may call the ring's notify callback.
  * Return: 0, -EINVAL if @bid is out of range, or -EALREADY if the kernel
  * does not hold it (the ring is left unchanged).  The same errors mean
@@ -902,7 +919,7 @@ int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid)
 	kmbuf_ring_put(ring);
 	return 0;
 }
-EXPORT_SYMBOL_GPL(kmbuf_buf_put);
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_buf_put);
 
 /**
  * kmbuf_buf_to_user() - hand a filled buffer over to userspace
@@ -928,7 +945,7 @@ int kmbuf_buf_to_user(struct kmbuf_ring *ring, unsigned int bid)
 		return -EINVAL;
 	return kmbuf_buf_to_user_batch(ring, &buf, 1);
 }
-EXPORT_SYMBOL_GPL(kmbuf_buf_to_user);
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_buf_to_user);
 
 /**
  * kmbuf_buf_to_user_batch() - hand several buffers over to userspace
@@ -979,7 +996,7 @@ unwind:
 	raw_spin_unlock_irqrestore(&ring->lock, flags);
 	return -EALREADY;
 }
-EXPORT_SYMBOL_GPL(kmbuf_buf_to_user_batch);
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_buf_to_user_batch);
 
 /*
  * Undo the RETURNING marks of the first @nr entries of a rejected batch.
@@ -1049,7 +1066,7 @@ unwind:
 	raw_spin_unlock_irqrestore(&ring->lock, flags);
 	return -EALREADY;
 }
-EXPORT_SYMBOL_GPL(kmbuf_ring_return);
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_ring_return);
 
 /**
  * kmbuf_ring_max_segs() - bio_vec entries kmbuf_buf_bvec() may need
@@ -1097,7 +1114,7 @@ int kmbuf_buf_bvec(struct kmbuf_ring *ring, unsigned int bid,
 		   unsigned int len, struct bio_vec *bvec,
 		   unsigned int max_segs)
 {
-	struct page **pages = ring->region->pages;
+	struct page **pages = ring->pages;
 	u64 pos = ring->offset + (u64)bid * ring->buf_size;
 	unsigned int nr = 0;
 
@@ -1124,79 +1141,6 @@ int kmbuf_buf_bvec(struct kmbuf_ring *ring, unsigned int bid,
 EXPORT_SYMBOL_GPL(kmbuf_buf_bvec);
 
 /**
- * kmbuf_ring_nr_free() - number of free buffers
- * @ring: the ring
- *
- * Context: Any context; takes the ring's raw spinlock.
- * Return: buffers that kmbuf_buf_take() could take right now.
- */
-unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring)
-{
-	unsigned long flags;
-	unsigned int nr;
-
-	raw_spin_lock_irqsave(&ring->lock, flags);
-	nr = ring->nr_free;
-	raw_spin_unlock_irqrestore(&ring->lock, flags);
-	return nr;
-}
-EXPORT_SYMBOL_GPL(kmbuf_ring_nr_free);
-
-static bool kmbuf_ring_can_take(struct kmbuf_ring *ring)
-{
-	unsigned long flags;
-	bool ret;
-
-	raw_spin_lock_irqsave(&ring->lock, flags);
-	ret = ring->nr_free || ring->shutdown;
-	raw_spin_unlock_irqrestore(&ring->lock, flags);
-	return ret;
-}
-
-/**
- * kmbuf_ring_wait() - wait until a buffer is free
- * @ring: the ring
- *
- * Backpressure for a producer that must not drop data: after
- * kmbuf_buf_take() returned -ENOBUFS, sleep until a buffer comes back.
- * Another taker may win the race for it, so retry the take in a loop.
- *
- * Context: Process context; sleeps interruptibly.
- * Return: 0 when a buffer is free, -ESHUTDOWN after kmbuf_ring_destroy(),
- * or -ERESTARTSYS if a signal arrived.
- */
-int kmbuf_ring_wait(struct kmbuf_ring *ring)
-{
-	unsigned long flags;
-	int ret;
-
-	ret = wait_event_interruptible(ring->wait, kmbuf_ring_can_take(ring));
-	if (ret)
-		return ret;
-	raw_spin_lock_irqsave(&ring->lock, flags);
-	ret = ring->shutdown ? -ESHUTDOWN : 0;
-	raw_spin_unlock_irqrestore(&ring->lock, flags);
-	return ret;
-}
-EXPORT_SYMBOL_GPL(kmbuf_ring_wait);
-
-/**
- * kmbuf_ring_waitqueue() - the queue woken when buffers become free
- * @ring: the ring
- *
- * For a driver's ->poll(): poll_wait() on it and report readiness with
- * kmbuf_ring_nr_free().  It is also woken by kmbuf_ring_destroy().
- *
- * Context: Any context.
- * Return: the ring's wait queue, valid as long as the ring.
- */
-struct wait_queue_head *kmbuf_ring_waitqueue(struct kmbuf_ring *ring)
-{
-	return &ring->wait;
-}
-EXPORT_SYMBOL_GPL(kmbuf_ring_waitqueue);
-
-/**
  * kmbuf_ring_get_stats() - read a ring's counters
  * @ring: the ring
  * @st: filled with a consistent snapshot
@@ -1209,7 +1153,7 @@ void kmbuf_ring_get_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st)
 
 	st->nr_bufs = ring->nr_bufs;
 	st->buf_size = ring->buf_size;
-	st->region_id = ring->region->id;
+	st->region_id = io_region_id(ring->region);
 	st->offset = ring->offset;
 	raw_spin_lock_irqsave(&ring->lock, flags);
 	st->nr_free = ring->nr_free;
@@ -1221,7 +1165,7 @@ void kmbuf_ring_get_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st)
 	st->shutdown = ring->shutdown;
 	raw_spin_unlock_irqrestore(&ring->lock, flags);
 }
-EXPORT_SYMBOL_GPL(kmbuf_ring_get_stats);
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_ring_get_stats);
 
 /**
  * kmbuf_ring_show_fdinfo() - print a ring's counters in fdinfo format
@@ -1234,7 +1178,8 @@ EXPORT_SYMBOL_GPL(kmbuf_ring_get_stats);
  *
  * Context: Process context (seq_file output).
  */
-void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring, struct seq_file *m)
+static void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring,
+				   struct seq_file *m)
 {
 	struct kmbuf_ring_stats st;
 
@@ -1251,7 +1196,6 @@ void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring, struct seq_file *m)
 		seq_printf(m, "kmbuf_refill_bad:\t%llu\n", st.nr_refill_bad);
 	seq_printf(m, "kmbuf_shutdown:\t%u\n", st.shutdown);
 }
-EXPORT_SYMBOL_GPL(kmbuf_ring_show_fdinfo);
 
 /*
  * Ports and streams.
@@ -1424,7 +1368,7 @@ EXPORT_SYMBOL_GPL(kmbuf_stream_kick);
  * Context: Any context, including hard interrupt on PREEMPT_RT; takes
  * only raw spinlocks.
  */
-void kmbuf_stream_end(struct kmbuf_stream *s, int res)
+static void kmbuf_stream_end(struct kmbuf_stream *s, int res)
 {
 	unsigned long flags;
 	bool kick;
@@ -1435,7 +1379,6 @@ void kmbuf_stream_end(struct kmbuf_stream *s, int res)
 	if (kick)
 		kmbuf_stream_queue(s);
 }
-EXPORT_SYMBOL_GPL(kmbuf_stream_end);
 
 /*
  * Move buffer @bid of @ring from owner @from to owner @to, keeping the
@@ -1848,19 +1791,6 @@ unsigned int kmbuf_stream_index(struct kmbuf_stream *s)
 EXPORT_SYMBOL_GPL(kmbuf_stream_index);
 
 /**
- * kmbuf_stream_port() - the port a stream belongs to
- * @s: the stream
- *
- * Context: Any context.
- * Return: the port, e.g. for kmbuf_port_priv().
- */
-struct kmbuf_port *kmbuf_stream_port(struct kmbuf_stream *s)
-{
-	return s->port;
-}
-EXPORT_SYMBOL_GPL(kmbuf_stream_port);
-
-/**
  * kmbuf_stream_armed() - is a stream armed?
  * @s: the stream
  *
@@ -2042,19 +1972,6 @@ void kmbuf_port_destroy(struct kmbuf_port *port)
 EXPORT_SYMBOL_GPL(kmbuf_port_destroy);
 
 /**
- * kmbuf_port_priv() - the driver's pointer given at kmbuf_port_create()
- * @port: the port
- *
- * Context: Any context.
- * Return: &struct kmbuf_port_desc.priv.
- */
-void *kmbuf_port_priv(struct kmbuf_port *port)
-{
-	return port->priv;
-}
-EXPORT_SYMBOL_GPL(kmbuf_port_priv);
-
-/**
  * kmbuf_port_stream() - a stream of a port
  * @port: the port
  * @idx: stream index, below &struct kmbuf_port_desc.nr_streams
@@ -2185,8 +2102,7 @@ static int kmbuf_port_bind(struct kmbuf_port *port, struct io_uring_cmd *cmd,
 	if (IS_ERR(region))
 		return PTR_ERR(region);
 	/* e.g. verified data: only a region userspace can't write */
-	if ((port->flags & KMBUF_PORT_RDONLY) &&
-	    (!region->read_only || region->user_memory)) {
+	if ((port->flags & KMBUF_PORT_RDONLY) && !io_region_read_only(region)) {
 		ret = -EACCES;
 		goto put_region;
 	}
@@ -2200,30 +2116,27 @@ static int kmbuf_port_bind(struct kmbuf_port *port, struct io_uring_cmd *cmd,
 		rd.offset = b.refill_offset;
 		rd.entries = b.refill_entries;
 	}
-	desc.region_id = b.region_id;
 	desc.offset = b.offset;
 	desc.buf_size = b.buf_size;
 	desc.nr_bufs = b.nr_bufs;
 	desc.align = port->align;
 	desc.notify = kmbuf_port_notify;
 	desc.priv = port;
+	/* the ring takes region references of its own */
 	ring = kmbuf_ring_build(region, &desc, refill ? &rd : NULL);
 	if (IS_ERR(ring)) {
 		ret = PTR_ERR(ring);
 		goto put_refill;
 	}
-	/* the ring owns the region references from here on */
 
 	raw_spin_lock_irq(&port->lock);
 	busy = port->ring;	/* a concurrent BIND won */
 	if (!busy)
 		port->ring = ring;
 	raw_spin_unlock_irq(&port->lock);
-	if (busy) {
+	if (busy)
 		kmbuf_ring_destroy(ring);
-		return -EBUSY;
-	}
-	return 0;
+	ret = busy ? -EBUSY : 0;
 
 put_refill:
 	if (refill)
@@ -2596,6 +2509,25 @@ int kmbuf_ring_check(struct kmbuf_ring *ring)
 	return ret;
 }
 EXPORT_SYMBOL_IF_KUNIT(kmbuf_ring_check);
+
+/**
+ * kmbuf_ring_nr_free() - number of free buffers, for KUnit
+ * @ring: the ring
+ *
+ * Context: Any context; takes the ring's raw spinlock.
+ * Return: buffers that kmbuf_buf_take() could take right now.
+ */
+unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring)
+{
+	unsigned long flags;
+	unsigned int nr;
+
+	raw_spin_lock_irqsave(&ring->lock, flags);
+	nr = ring->nr_free;
+	raw_spin_unlock_irqrestore(&ring->lock, flags);
+	return nr;
+}
+EXPORT_SYMBOL_IF_KUNIT(kmbuf_ring_nr_free);
 
 /**
  * kmbuf_ring_head() - FIFO slot the next take reads, for KUnit

@@ -5,10 +5,10 @@
  * transitions, batch takes, hand-overs and returns, 65536-buffer rings, bio_vec construction,
  * exhaustion notification and ring lifetime.
  *
- * The rings are built on a fake region backed by vmalloc() memory.  The
- * test keeps one reference to it and hands a second one to the ring, so
- * the ring's final io_uring_region_put() only drops the count back to one,
- * which the tests check.
+ * The rings are built on a region of kernel memory that belongs to no
+ * io_uring instance (io_region_create_kunit()).  The test holds one
+ * reference to it and each ring takes one of its own, so the count goes
+ * back to one when the rings are gone, which the tests check.
  */
 #include <kunit/test.h>
 #include <linux/bitmap.h>
@@ -22,15 +22,15 @@
 #include <linux/rcupdate.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
-#include <linux/vmalloc.h>
 
 #include "kmbuf.h"
+#include "region.h"
 
 #define KT_REGION_SIZE		(64UL << 10)
 #define KT_BIG_REGION_SIZE	((size_t)KMBUF_MAX_BUFS * KMBUF_BUF_ALIGN)
 
 struct kmbuf_test {
-	struct io_uring_region	region;
+	struct io_uring_region	*region;
 	struct kmbuf_ring	*ring;
 	atomic_t		notified;
 };
@@ -38,27 +38,12 @@ struct kmbuf_test {
 static int kmbuf_test_region_init(struct kunit *test, size_t size)
 {
 	struct kmbuf_test *kt = test->priv;
-	struct io_uring_region *r = &kt->region;
-	unsigned int i;
+	struct io_uring_region *r;
 
-	r->kaddr = vzalloc(size);
-	if (!r->kaddr)
-		return -ENOMEM;
-	r->size = size;
-	r->nr_pages = size >> PAGE_SHIFT;
-	r->pages = kvmalloc_array(r->nr_pages, sizeof(*r->pages), GFP_KERNEL);
-	if (!r->pages) {
-		vfree(r->kaddr);
-		r->kaddr = NULL;
-		return -ENOMEM;
-	}
-	for (i = 0; i < r->nr_pages; i++)
-		r->pages[i] = vmalloc_to_page(r->kaddr + i * PAGE_SIZE);
-	r->id = 3;
-	/* one for the test, one to hand over to the ring */
-	refcount_set(&r->refs, 2);
-	raw_spin_lock_init(&r->kmbuf_lock);
-	INIT_LIST_HEAD(&r->kmbuf_rings);
+	r = io_region_create_kunit(size, 3);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	kt->region = r;
 	return 0;
 }
 
@@ -86,12 +71,10 @@ static void kmbuf_test_exit(struct kunit *test)
 			kmbuf_buf_put(kt->ring, bid);
 		kmbuf_ring_destroy(kt->ring);
 	}
-	/* the region's memory goes now: no ring may still be freeing */
+	/* a ring still being freed holds the region: it goes after it */
 	kmbuf_flush_free_work();
-	if (kt->region.kaddr)
-		kmbuf_region_release(&kt->region);
-	kvfree(kt->region.pages);
-	vfree(kt->region.kaddr);
+	if (kt->region)
+		io_uring_region_put(kt->region);
 	kfree(kt);
 }
 
@@ -118,7 +101,7 @@ static struct kmbuf_ring *kmbuf_test_ring(struct kunit *test, size_t size,
 	struct kmbuf_ring *ring;
 
 	KUNIT_ASSERT_EQ(test, kmbuf_test_region_init(test, size), 0);
-	ring = kmbuf_ring_create(&kt->region, &desc);
+	ring = kmbuf_ring_create(kt->region, &desc);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ring);
 	kt->ring = ring;
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
@@ -169,7 +152,10 @@ static void kmbuf_test_validate(struct kunit *test)
 	}
 }
 
-/* A failed create leaves the caller's region reference alone. */
+/*
+ * The caller's region reference is the caller's, whether the create fails
+ * or succeeds: a ring takes references of its own.
+ */
 static void kmbuf_test_create_fail(struct kunit *test)
 {
 	struct kmbuf_test *kt = test->priv;
@@ -180,16 +166,25 @@ static void kmbuf_test_create_fail(struct kunit *test)
 	struct kmbuf_ring *ring;
 
 	KUNIT_ASSERT_EQ(test, kmbuf_test_region_init(test, KT_REGION_SIZE), 0);
-	ring = kmbuf_ring_create(&kt->region, &desc);
+	ring = kmbuf_ring_create(kt->region, &desc);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(ring), -EINVAL);
-	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 2);
-
-	/* the ring drops the reference it took over when destroyed */
+	KUNIT_EXPECT_EQ(test, io_region_refs_kunit(kt->region), 1);
+	/* with a refill ring too, failing at the refill ring's checks */
 	desc.nr_bufs = 16;
-	ring = kmbuf_ring_create(&kt->region, &desc);
+	ring = kmbuf_ring_create_refill(kt->region, &desc, kt->region, 0, 8);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(ring), -EBUSY);	/* the ring's bytes */
+	ring = kmbuf_ring_create_refill(kt->region, &desc, kt->region,
+					KT_REGION_SIZE - 64, 8);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(ring), -EINVAL);	/* past the end */
+	KUNIT_EXPECT_EQ(test, io_region_refs_kunit(kt->region), 1);
+	KUNIT_EXPECT_EQ(test, kmbuf_region_nr_ranges(kt->region), 0);
+
+	/* the ring takes a reference and drops it when destroyed */
+	ring = kmbuf_ring_create(kt->region, &desc);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ring);
+	KUNIT_EXPECT_EQ(test, io_region_refs_kunit(kt->region), 2);
 	kmbuf_ring_destroy(ring);
-	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+	KUNIT_EXPECT_EQ(test, io_region_refs_kunit(kt->region), 1);
 }
 
 static void kmbuf_test_take_all(struct kunit *test)
@@ -207,7 +202,7 @@ static void kmbuf_test_take_all(struct kunit *test)
 		KUNIT_EXPECT_FALSE(test, test_and_set_bit(buf.bid, seen));
 		KUNIT_EXPECT_EQ(test, buf.len, 192);
 		KUNIT_EXPECT_PTR_EQ(test, buf.kaddr,
-				    ((struct kmbuf_test *)test->priv)->region.kaddr +
+				    io_region_kaddr(((struct kmbuf_test *)test->priv)->region) +
 				    128 + buf.bid * 192);
 	}
 	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &buf), -ENOBUFS);
@@ -357,7 +352,7 @@ static void kmbuf_test_take_batch(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, bufs[i].bid, i);
 		KUNIT_EXPECT_EQ(test, bufs[i].len, 128);
 		KUNIT_EXPECT_PTR_EQ(test, bufs[i].kaddr,
-				    kt->region.kaddr + 64 + i * 128);
+				    io_region_kaddr(kt->region) + 64 + i * 128);
 	}
 	/* only two left: a partial batch, not an exhaustion */
 	KUNIT_ASSERT_EQ(test, kmbuf_buf_take_batch(ring, &bufs[4], 4), 2);
@@ -421,27 +416,22 @@ static void kmbuf_test_overlap(struct kunit *test)
 
 	/* a: bytes [128, 384); refused creations keep the caller's ref */
 	a = kmbuf_test_ring(test, KT_REGION_SIZE, 128, 64, 4);
-	refcount_inc(&kt->region.refs);		/* for b */
 	for (desc.offset = 0; desc.offset < 384; desc.offset += 64) {
 		/* [0, 256) .. [320, 576): all overlap a except [384, ..) */
-		KUNIT_EXPECT_PTR_EQ(test, kmbuf_ring_create(&kt->region, &desc),
+		KUNIT_EXPECT_PTR_EQ(test, kmbuf_ring_create(kt->region, &desc),
 				    ERR_PTR(-EBUSY));
 	}
 	desc.offset = 384;
-	b = kmbuf_ring_create(&kt->region, &desc);
+	b = kmbuf_ring_create(kt->region, &desc);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
 	/* [0, 128): right below a */
 	desc.offset = 0;
 	desc.nr_bufs = 2;
-	refcount_inc(&kt->region.refs);
-	c = kmbuf_ring_create(&kt->region, &desc);
-	if (IS_ERR(c)) {
-		refcount_dec(&kt->region.refs);
+	c = kmbuf_ring_create(kt->region, &desc);
+	if (IS_ERR(c))
 		KUNIT_FAIL(test, "adjacent ring: %ld", PTR_ERR(c));
-	} else {
+	else
 		kmbuf_ring_destroy(c);
-	}
-	refcount_inc(&kt->region.refs);		/* for a's successor */
 
 	/* destroyed, but a command still holds a: its bytes stay taken */
 	kmbuf_ring_get(a);
@@ -449,21 +439,19 @@ static void kmbuf_test_overlap(struct kunit *test)
 	kmbuf_ring_destroy(a);
 	desc.offset = 128;
 	desc.nr_bufs = 4;
-	KUNIT_EXPECT_PTR_EQ(test, kmbuf_ring_create(&kt->region, &desc),
+	KUNIT_EXPECT_PTR_EQ(test, kmbuf_ring_create(kt->region, &desc),
 			    ERR_PTR(-EBUSY));
 	/* the last reference gives them back at once, not when freed */
 	kmbuf_ring_put(a);
-	a = kmbuf_ring_create(&kt->region, &desc);
+	a = kmbuf_ring_create(kt->region, &desc);
 	KUNIT_EXPECT_NOT_ERR_OR_NULL(test, a);
 	if (!IS_ERR(a))
 		kmbuf_ring_destroy(a);
-	else
-		refcount_dec(&kt->region.refs);
 	kmbuf_ring_destroy(b);
 
 	kmbuf_flush_free_work();
-	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
-	KUNIT_EXPECT_TRUE(test, list_empty(&kt->region.kmbuf_rings));
+	KUNIT_EXPECT_EQ(test, io_region_refs_kunit(kt->region), 1);
+	KUNIT_EXPECT_EQ(test, kmbuf_region_nr_ranges(kt->region), 0);
 }
 
 /* A rejected batch changes nothing, wherever the bad id is. */
@@ -589,7 +577,7 @@ static void kmbuf_test_bvec(struct kunit *test)
 	}
 	KUNIT_EXPECT_EQ(test, total, buf.len);
 	KUNIT_EXPECT_EQ(test, offset_in_page(buf.kaddr), PAGE_SIZE - 64);
-	KUNIT_EXPECT_PTR_EQ(test, buf.kaddr, kt->region.kaddr + 3 * PAGE_SIZE - 64);
+	KUNIT_EXPECT_PTR_EQ(test, buf.kaddr, io_region_kaddr(kt->region) + 3 * PAGE_SIZE - 64);
 
 	/* a prefix of the buffer stays in its first page */
 	nr = kmbuf_buf_bvec(ring, buf.bid, 64, bv, 1);
@@ -610,7 +598,6 @@ static void kmbuf_test_notify_wait(struct kunit *test)
 
 	ring = kmbuf_test_ring(test, KT_REGION_SIZE, 0, 64, 2);
 	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &a), 0);
-	KUNIT_EXPECT_EQ(test, kmbuf_ring_wait(ring), 0);	/* one free */
 	KUNIT_ASSERT_EQ(test, kmbuf_buf_take(ring, &b), 0);
 
 	/* no notification without a failed take */
@@ -635,7 +622,6 @@ static void kmbuf_test_notify_wait(struct kunit *test)
 	bids[1] = a.bid;
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(ring, bids, 2), 2);
 	KUNIT_EXPECT_EQ(test, atomic_read(&kt->notified), 2);
-	KUNIT_EXPECT_EQ(test, kmbuf_ring_wait(ring), 0);
 }
 
 /* Destroy with a buffer and a reference outstanding, as a driver would. */
@@ -655,10 +641,9 @@ static void kmbuf_test_destroy(struct kunit *test)
 	kmbuf_ring_get(ring);
 	kt->ring = NULL;
 	kmbuf_ring_destroy(ring);
-	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 2);
+	KUNIT_EXPECT_EQ(test, io_region_refs_kunit(kt->region), 2);
 
 	KUNIT_EXPECT_EQ(test, kmbuf_buf_take(ring, &a), -ESHUTDOWN);
-	KUNIT_EXPECT_EQ(test, kmbuf_ring_wait(ring), -ESHUTDOWN);
 	/* the memory is still there for in-flight I/O */
 	memset(a.kaddr, 0x5a, a.len);
 	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, a.bid), 0);
@@ -673,7 +658,7 @@ static void kmbuf_test_destroy(struct kunit *test)
 	/* the last put frees the ring from a workqueue */
 	kmbuf_ring_put(ring);
 	kmbuf_flush_free_work();
-	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+	KUNIT_EXPECT_EQ(test, io_region_refs_kunit(kt->region), 1);
 }
 
 struct kmbuf_race {
@@ -733,10 +718,7 @@ static void kmbuf_test_destroy_race(struct kunit *test)
 
 	KUNIT_ASSERT_EQ(test, kmbuf_test_region_init(test, KT_REGION_SIZE), 0);
 	for (round = 0; round < 20; round++) {
-		/* each ring takes over one region reference */
-		if (round)
-			refcount_inc(&kt->region.refs);
-		ring = kmbuf_ring_create(&kt->region, &desc);
+		ring = kmbuf_ring_create(kt->region, &desc);
 		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ring);
 		kt->ring = ring;
 		for (i = 0; i < 256; i++) {
@@ -766,7 +748,7 @@ static void kmbuf_test_destroy_race(struct kunit *test)
 		wait_for_completion(&race.done);
 
 		kmbuf_flush_free_work();
-		KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+		KUNIT_EXPECT_EQ(test, io_region_refs_kunit(kt->region), 1);
 	}
 	KUNIT_EXPECT_EQ(test, race.failed, 0);
 	KUNIT_EXPECT_EQ(test, race.late_notify, 0);
@@ -823,18 +805,17 @@ static void kmbuf_test_user_held_range(struct kunit *test)
 	kt->ring = NULL;
 	kmbuf_ring_destroy(ring);
 	kmbuf_flush_free_work();
-	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+	KUNIT_EXPECT_EQ(test, io_region_refs_kunit(kt->region), 1);
 
 	/* freed, but the bytes stay taken, whoever asks */
-	refcount_inc(&kt->region.refs);
-	KUNIT_EXPECT_PTR_EQ(test, kmbuf_ring_create(&kt->region, &desc),
+	KUNIT_EXPECT_PTR_EQ(test, kmbuf_ring_create(kt->region, &desc),
 			    ERR_PTR(-EBUSY));
 	desc.offset = 192;
-	KUNIT_EXPECT_PTR_EQ(test, kmbuf_ring_create(&kt->region, &desc),
+	KUNIT_EXPECT_PTR_EQ(test, kmbuf_ring_create(kt->region, &desc),
 			    ERR_PTR(-EBUSY));
 	/* beyond them is free */
 	desc.offset = 256;
-	other = kmbuf_ring_create(&kt->region, &desc);
+	other = kmbuf_ring_create(kt->region, &desc);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, other);
 
 	/* returned before the last reference: the range is free again */
@@ -846,17 +827,14 @@ static void kmbuf_test_user_held_range(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_return(other, &bid, 1), 1);
 	kmbuf_ring_put(other);
 	kmbuf_flush_free_work();
-	refcount_inc(&kt->region.refs);
-	other = kmbuf_ring_create(&kt->region, &desc);
+	other = kmbuf_ring_create(kt->region, &desc);
 	KUNIT_EXPECT_NOT_ERR_OR_NULL(test, other);
 	if (!IS_ERR(other))
 		kmbuf_ring_destroy(other);
-	else
-		refcount_dec(&kt->region.refs);
 	kmbuf_flush_free_work();
-	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+	KUNIT_EXPECT_EQ(test, io_region_refs_kunit(kt->region), 1);
 	/* only the first ring's range is left; kmbuf_test_exit() frees it */
-	KUNIT_EXPECT_TRUE(test, list_is_singular(&kt->region.kmbuf_rings));
+	KUNIT_EXPECT_EQ(test, kmbuf_region_nr_ranges(kt->region), 1);
 }
 
 struct kmbuf_rcu_reader {
@@ -962,11 +940,9 @@ static void kmbuf_test_refill(struct kunit *test)
 	unsigned int i;
 
 	KUNIT_ASSERT_EQ(test, kmbuf_test_region_init(test, KT_REGION_SIZE), 0);
-	/* the ring holds the region twice: buffers and refill ring */
-	refcount_inc(&kt->region.refs);
-	rf = kt->region.kaddr + 4096;
+	rf = io_region_kaddr(kt->region) + 4096;
 	rf->tail = 5;		/* userspace's tail: the kernel starts there */
-	ring = kmbuf_ring_create_refill(&kt->region, &desc, &kt->region, 4096,
+	ring = kmbuf_ring_create_refill(kt->region, &desc, kt->region, 4096,
 					8);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ring);
 	kt->ring = ring;
@@ -1027,13 +1003,13 @@ static void kmbuf_test_buf_holds_ring(struct kunit *test)
 	kt->ring = NULL;
 	kmbuf_ring_destroy(ring);
 	kmbuf_flush_free_work();
-	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 2);
+	KUNIT_EXPECT_EQ(test, io_region_refs_kunit(kt->region), 2);
 	/* the I/O filling it may still write, and give it back */
 	memset(buf.kaddr, 0x5a, buf.len);
 	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
 	kmbuf_buf_giveback(&buf);
 	kmbuf_flush_free_work();
-	KUNIT_EXPECT_EQ(test, refcount_read(&kt->region.refs), 1);
+	KUNIT_EXPECT_EQ(test, io_region_refs_kunit(kt->region), 1);
 }
 
 static struct kunit_case kmbuf_test_cases[] = {

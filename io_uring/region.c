@@ -24,6 +24,8 @@
 #include <linux/errno.h>
 #include <linux/export.h>
 #include <linux/mm.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
 #include <linux/sched/user.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -35,8 +37,9 @@
 
 #include <uapi/linux/io_uring.h>
 
+#include <kunit/visibility.h>
+
 #include "io_uring.h"
-#include "kmbuf.h"
 #include "memmap.h"
 #include "rsrc.h"
 #include "region.h"
@@ -44,6 +47,31 @@
 enum {
 	/* kaddr comes from vmap() and is vunmap()ed on release */
 	IO_REGION_F_VMAP	= 1,
+};
+
+/*
+ * The region itself.  Opaque outside this file: other code uses the
+ * accessors below and in <linux/io_uring/region.h>.  A region knows
+ * nothing about how its users subdivide it; one in-kernel user may attach
+ * private data, which is released with the region (io_region_set_priv()).
+ */
+struct io_uring_region {
+	/* set at creation, never changed */
+	void			*kaddr;
+	size_t			size;
+	struct page		**pages;
+	unsigned int		nr_pages;
+	bool			read_only;
+	bool			user_memory;
+	u32			id;
+	unsigned int		flags;
+	struct user_struct	*user;
+
+	refcount_t		refs;
+	/* set once, see io_region_set_priv() */
+	void			*priv;
+	void			(*priv_release)(void *priv);
+	struct rcu_head		rcu;
 };
 
 #define IO_REGION_DESC_FLAGS	(IORING_MEM_REGION_TYPE_USER | \
@@ -64,8 +92,8 @@ static u64 io_region_mmap_offset(u32 id)
 
 static void io_region_release(struct io_uring_region *r)
 {
-	/* ranges kept for buffers userspace held when their ring went */
-	kmbuf_region_release(r);
+	if (r->priv)
+		r->priv_release(r->priv);
 	if (r->flags & IO_REGION_F_VMAP)
 		vunmap(r->kaddr);
 	if (r->user_memory)
@@ -245,8 +273,6 @@ static struct io_uring_region *io_region_create(struct io_ring_ctx *ctx,
 	r->read_only = rd->flags & IORING_MEM_REGION_RDONLY;
 	r->user_memory = user_mem;
 	refcount_set(&r->refs, 1);
-	raw_spin_lock_init(&r->kmbuf_lock);
-	INIT_LIST_HEAD(&r->kmbuf_rings);
 
 	/* same RLIMIT_MEMLOCK rule as registered buffers */
 	if (ctx->user) {
@@ -426,7 +452,7 @@ int io_region_mmap(struct io_ring_ctx *ctx, struct vm_area_struct *vma)
 }
 
 /**
- * io_uring_region_get - take a reference to a memory region of a ring
+ * io_region_get - take a reference to a memory region of a ring
  * @ctx: the ring
  * @id: region id, as passed in io_uring_region_desc.id at registration
  *
@@ -441,8 +467,7 @@ int io_region_mmap(struct io_ring_ctx *ctx, struct vm_area_struct *vma)
  * Return: the region, ERR_PTR(-EINVAL) if @id is out of range, or
  * ERR_PTR(-ENOENT) if no region is registered as @id.
  */
-struct io_uring_region *io_uring_region_get(struct io_ring_ctx *ctx,
-					    unsigned int id)
+struct io_uring_region *io_region_get(struct io_ring_ctx *ctx, unsigned int id)
 {
 	struct io_uring_region *r;
 
@@ -457,15 +482,128 @@ struct io_uring_region *io_uring_region_get(struct io_ring_ctx *ctx,
 
 	return r ? r : ERR_PTR(-ENOENT);
 }
-EXPORT_SYMBOL_GPL(io_uring_region_get);
+
+/**
+ * io_region_grab - take another reference to a region
+ * @r: a region the caller holds a reference to
+ *
+ * Context: Any context.
+ * Return: @r.
+ */
+struct io_uring_region *io_region_grab(struct io_uring_region *r)
+{
+	refcount_inc(&r->refs);
+	return r;
+}
+
+/**
+ * io_region_kaddr - kernel address of a region
+ * @r: the region
+ *
+ * Context: Any context.
+ * Return: the kernel virtual address of the whole region, virtually
+ * contiguous and always writable by the kernel.
+ */
+void *io_region_kaddr(const struct io_uring_region *r)
+{
+	return r->kaddr;
+}
+EXPORT_SYMBOL_IF_KUNIT(io_region_kaddr);
+
+/**
+ * io_region_read_only - can userspace write the region?
+ * @r: the region
+ *
+ * Context: Any context.
+ * Return: true if the region is kernel memory that userspace can only map
+ * read-only (IORING_MEM_REGION_RDONLY); false for other kernel regions and
+ * for user memory, which its owner can write at any time.
+ */
+bool io_region_read_only(const struct io_uring_region *r)
+{
+	return r->read_only;
+}
+
+/**
+ * io_region_id - the id a region was registered with
+ * @r: the region
+ *
+ * Context: Any context.
+ * Return: the id.
+ */
+u32 io_region_id(const struct io_uring_region *r)
+{
+	return r->id;
+}
+
+/**
+ * io_region_registered - is a region registered with a ring?
+ * @ctx: the ring
+ * @r: a region the caller holds a reference to
+ *
+ * Regions are never unregistered and their ids never reused, so the answer
+ * stays true for as long as @ctx exists, and a ring that reuses the memory
+ * of a freed one can't be mistaken for it while @r is referenced.
+ *
+ * Context: Any context; does not sleep.
+ * Return: true if @r is registered with @ctx.
+ */
+bool io_region_registered(struct io_ring_ctx *ctx,
+			  const struct io_uring_region *r)
+{
+	return xa_load(&ctx->mem_regions, r->id) == r;
+}
+
+/**
+ * io_region_priv - the private data attached to a region
+ * @r: the region
+ *
+ * Context: Any context.
+ * Return: what io_region_set_priv() attached, or NULL.
+ */
+void *io_region_priv(const struct io_uring_region *r)
+{
+	/* pairs with the cmpxchg in io_region_set_priv() */
+	return smp_load_acquire(&r->priv);
+}
+
+/**
+ * io_region_set_priv - attach private data to a region
+ * @r: a region the caller holds a reference to
+ * @priv: the data
+ * @release: called with @priv when the region's last reference is gone,
+ *	in process context
+ *
+ * For the one in-kernel user that keeps per-region state of its own
+ * (kmbuf tracks which bytes of a region its rings own).  The region does
+ * not look at @priv; it only hands it to @release.  Data once attached
+ * stays until the region is released.
+ *
+ * Context: Any context.
+ * Return: @priv if it was attached, or the data already attached, which
+ * the caller then uses instead (@release is not called for @priv).
+ */
+void *io_region_set_priv(struct io_uring_region *r, void *priv,
+			 void (*release)(void *priv))
+{
+	void *old;
+
+	/* a region's user is the only one to attach, with one @release */
+	r->priv_release = release;
+	old = cmpxchg_release(&r->priv, NULL, priv);
+	return old ? old : priv;
+}
 
 /**
  * io_uring_cmd_region_get - take a reference to a region of a command's ring
  * @ioucmd: an IORING_OP_URING_CMD request being handled by the caller
- * @id: region id
+ * @id: region id, as passed in io_uring_region_desc.id at registration
  *
- * Like io_uring_region_get() for the ring @ioucmd was submitted on.  The
- * request keeps the ring alive for the duration of the call.
+ * Look up the region registered as @id on the ring @ioucmd was submitted
+ * on and take a reference to it.  The region, its pages, its kernel
+ * mapping and its RLIMIT_MEMLOCK charge stay valid until the reference is
+ * dropped with io_uring_region_put(), even if the ring is freed in the
+ * meantime.
  *
  * Context: Any context; does not sleep.
  * Return: the region, ERR_PTR(-EINVAL) if @id is out of range, or
@@ -474,13 +612,13 @@ EXPORT_SYMBOL_GPL(io_uring_region_get);
 struct io_uring_region *io_uring_cmd_region_get(struct io_uring_cmd *ioucmd,
 						unsigned int id)
 {
-	return io_uring_region_get(cmd_to_io_kiocb(ioucmd)->ctx, id);
+	return io_region_get(cmd_to_io_kiocb(ioucmd)->ctx, id);
 }
 EXPORT_SYMBOL_GPL(io_uring_cmd_region_get);
 
 /**
  * io_uring_region_put - drop a reference to a memory region
- * @region: region returned by io_uring_region_get(), or NULL
+ * @region: region returned by io_uring_cmd_region_get(), or NULL
  *
  * When the last reference goes (the ring's own one is dropped when the ring
  * is freed), the kernel mapping is torn down, the pages are released and
@@ -499,3 +637,81 @@ void io_uring_region_put(struct io_uring_region *region)
 		io_region_release(region);
 }
 EXPORT_SYMBOL_GPL(io_uring_region_put);
+
+/**
+ * io_uring_region_size - size of a memory region
+ * @region: a region the caller holds a reference to
+ *
+ * Context: Any context.
+ * Return: the size in bytes, a multiple of PAGE_SIZE.
+ */
+size_t io_uring_region_size(const struct io_uring_region *region)
+{
+	return region->size;
+}
+EXPORT_SYMBOL_GPL(io_uring_region_size);
+
+/**
+ * io_uring_region_pages - the pages backing a memory region
+ * @region: a region the caller holds a reference to
+ *
+ * Byte @off of the region is at offset_in_page(@off) of page
+ * @off >> PAGE_SHIFT of the array.  The pages are the region's own
+ * (kernel-allocated, or user memory pinned once at registration): they
+ * stay valid while the reference is held and need no pinning of their own.
+ *
+ * Context: Any context.
+ * Return: an array of io_uring_region_size() >> PAGE_SHIFT pages.
+ */
+struct page **io_uring_region_pages(const struct io_uring_region *region)
+{
+	return region->pages;
+}
+EXPORT_SYMBOL_GPL(io_uring_region_pages);
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/**
+ * io_region_create_kunit - a kernel-memory region of no ring, for KUnit
+ * @size: size in bytes, a non-zero multiple of PAGE_SIZE
+ * @id: the id it reports
+ *
+ * Context: Process context; may sleep.
+ * Return: the region with one reference, dropped with
+ * io_uring_region_put(), or ERR_PTR(-EINVAL) or ERR_PTR(-ENOMEM).
+ */
+struct io_uring_region *io_region_create_kunit(size_t size, u32 id)
+{
+	struct io_uring_region *r;
+	int ret;
+
+	if (!size || !PAGE_ALIGNED(size))
+		return ERR_PTR(-EINVAL);
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return ERR_PTR(-ENOMEM);
+	r->size = size;
+	r->nr_pages = size >> PAGE_SHIFT;
+	r->id = id;
+	refcount_set(&r->refs, 1);
+	ret = io_region_alloc(r);
+	if (ret) {
+		kfree(r);
+		return ERR_PTR(ret);
+	}
+	return r;
+}
+EXPORT_SYMBOL_IF_KUNIT(io_region_create_kunit);
+
+/**
+ * io_region_refs_kunit - a region's reference count, for KUnit
+ * @r: the region
+ *
+ * Context: Any context.
+ * Return: the count.
+ */
+unsigned int io_region_refs_kunit(const struct io_uring_region *r)
+{
+	return refcount_read(&r->refs);
+}
+EXPORT_SYMBOL_IF_KUNIT(io_region_refs_kunit);
+#endif

@@ -46,6 +46,7 @@ static int io_region_buf_install(struct io_ring_ctx *ctx,
 	struct io_mapped_ubuf *imu;
 	struct io_uring_region *r;
 	unsigned long first, nr, i;
+	struct page **pages;
 	u64 end;
 	int ret;
 
@@ -57,11 +58,11 @@ static int io_region_buf_install(struct io_ring_ctx *ctx,
 	if (check_add_overflow(rb->offset, rb->len, &end))
 		return -EOVERFLOW;
 
-	r = io_uring_region_get(ctx, rb->region_id);
+	r = io_region_get(ctx, rb->region_id);
 	if (IS_ERR(r))
 		return PTR_ERR(r);
 	ret = -EINVAL;
-	if (end > r->size)
+	if (end > io_uring_region_size(r))
 		goto put_region;
 
 	ret = -ENOMEM;
@@ -70,15 +71,16 @@ static int io_region_buf_install(struct io_ring_ctx *ctx,
 	imu = io_kernel_buf_alloc(nr);
 	if (!imu)
 		goto put_region;
+	pages = io_uring_region_pages(r);
 	for (i = 0; i < nr; i++)
-		bvec_set_page(&imu->bvec[i], r->pages[first + i], PAGE_SIZE, 0);
+		bvec_set_page(&imu->bvec[i], pages[first + i], PAGE_SIZE, 0);
 	imu->release = io_region_buf_release;
 	imu->priv = r;
 	/*
 	 * Userspace can't write a read-only region, and no request may write
 	 * it on userspace's behalf either: such a slot is a source only.
 	 */
-	imu->dir = r->read_only ? IO_BUF_SOURCE : IO_BUF_DEST | IO_BUF_SOURCE;
+	imu->dir = io_region_read_only(r) ? IO_BUF_SOURCE : IO_BUF_DEST | IO_BUF_SOURCE;
 
 	ret = io_kernel_buf_install(ctx, imu, index, tag);
 	if (!ret)

@@ -22,10 +22,16 @@ notok() { echo "not ok - $*"; }
 
 srcs=$(git ls-files -co --exclude-standard -- $OVERLAY_DIRS | grep -E '\.[ch]$' | sort)
 ksrcs=$(echo "$srcs" | grep -E '^(io_uring|drivers|lib|block)/.*\.c$' || true)
+# our kernel headers: a warning in one is reported with the header's path
+khdrs=$(echo "$srcs" | grep -E '^(io_uring|drivers|lib|block|include)/.*\.h$' |
+	grep -v '^include/uapi/' || true)
 
 # --- checkpatch ------------------------------------------------------------
 for f in $srcs; do
-	out=$($CP $CP_IGNORE -f "$f" 2>&1 | grep -E ': (ERROR|WARNING):')
+	# as a patch adding the file, the way the series is checked: file mode
+	# (-f) leaves out some warnings, e.g. LONG_LINE_STRING
+	out=$(git diff --no-index /dev/null "$f" | $CP $CP_IGNORE - 2>&1 |
+		grep -E ': (ERROR|WARNING):')
 	if [ -z "$out" ]; then ok "checkpatch $f"; else notok "checkpatch $f"; echo "$out" | sed 's/^/#   /'; fi
 done
 for p in $(grep -v '^\s*\(#\|$\)' patches/series); do
@@ -59,8 +65,12 @@ if [ -n "$ksrcs" ]; then
 	objs=""
 	for f in $ksrcs; do
 		o=${f%.c}.o
-		# only objects the current config builds
-		[ -f "$OBJ/$o" ] || continue
+		# only objects the current config builds; the others show up
+		# as skipped, so that a file no config builds can't pass unseen
+		if [ ! -f "$OBJ/$o" ]; then
+			echo "ok - sparse+W=1 $f # SKIP not built by the $KCONF config"
+			continue
+		fi
 		c=$(dirname "$o")/.$(basename "$o").cmd
 		mkdir -p "$stash/$(dirname "$o")"
 		mv "$OBJ/$o" "$stash/$o"
@@ -78,6 +88,16 @@ if [ -n "$ksrcs" ]; then
 				notok "sparse+W=1 $f"; echo "$w" | sed 's/^/#   /'
 			fi
 		done
+		# warnings in our headers, from whichever object included them
+		re=$(echo "$khdrs" | sed 's/\./\\./g' | paste -sd'|')
+		w=""
+		[ -z "$re" ] || w=$(echo "$out" |
+			grep -E "(^|/)($re):[0-9]+:.*(warning|error)" | sort -u || true)
+		if [ -z "$w" ]; then
+			ok "sparse+W=1 our headers"
+		else
+			notok "sparse+W=1 our headers"; echo "$w" | sed 's/^/#   /'
+		fi
 	fi
 	unstash
 fi

@@ -70,6 +70,15 @@ apply_patches() {
 	log "applying patches/series"
 	git -C "$TREE" am --abort >/dev/null 2>&1 || true
 	git -C "$TREE" reset -q --hard base
+	# Overlay copies are not the tree's: a file that a patch now creates
+	# (it used to be an overlay file) would stop git am.  They are copied
+	# again after the patches.
+	if [ -f "$MANIFEST" ]; then
+		while read -r f; do
+			git -C "$TREE" cat-file -e "base:$f" 2>/dev/null || rm -f "$TREE/$f"
+		done < "$MANIFEST"
+		rm -f "$MANIFEST"
+	fi
 	while read -r p; do
 		case "$p" in ''|'#'*) continue ;; esac
 		[ -f "$KMBUF_TOP/patches/$p" ] || die "patches/series names $p, which does not exist"
@@ -103,6 +112,8 @@ sync_overlay() {
 	done < "$new"
 	if [ -f "$MANIFEST" ]; then
 		comm -23 "$MANIFEST" "$new" | while read -r f; do
+			# gone from the overlay because a patch has it now
+			git -C "$TREE" cat-file -e "HEAD:$f" 2>/dev/null && continue
 			rm -f "$TREE/$f"
 			echo "removed $f"
 		done

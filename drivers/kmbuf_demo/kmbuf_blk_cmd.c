@@ -208,7 +208,7 @@ static int kmbuf_blk_submit(struct kmbuf_blk_dev *dev,
 		return -EAGAIN;
 	pdu->nowait = nowait;
 	if (pdu->write) {
-		struct io_uring_region *region = pdu->region;
+		struct page **pages = io_uring_region_pages(pdu->region);
 		u64 pos = pdu->src, end = pdu->src + pdu->len;
 
 		bio = bio_alloc(bdev, DIV_ROUND_UP(offset_in_page(pos) +
@@ -220,8 +220,7 @@ static int kmbuf_blk_submit(struct kmbuf_blk_dev *dev,
 			unsigned int off = offset_in_page(pos);
 			unsigned int n = min_t(u64, end - pos, PAGE_SIZE - off);
 
-			__bio_add_page(bio, region->pages[pos >> PAGE_SHIFT], n,
-				       off);
+			__bio_add_page(bio, pages[pos >> PAGE_SHIFT], n, off);
 			pos += n;
 		}
 	} else {
@@ -371,7 +370,8 @@ static int kmbuf_blk_write(struct kmbuf_blk_dev *dev,
 	region = io_uring_cmd_region_get(cmd, c->region_id);
 	if (IS_ERR(region))
 		return PTR_ERR(region);
-	if (src > region->size || c->len > region->size - src) {
+	if (src > io_uring_region_size(region) ||
+	    c->len > io_uring_region_size(region) - src) {
 		ret = -EFAULT;
 		goto put_region;
 	}

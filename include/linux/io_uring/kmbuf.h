@@ -27,12 +27,10 @@
 
 struct bio_vec;
 struct io_uring_cmd;
-struct io_uring_region;
 struct kmbuf_port;
 struct kmbuf_ring;
 struct kmbuf_stream;
 struct seq_file;
-struct wait_queue_head;
 
 /* A buffer id must fit the 16 bits above IORING_CQE_BUFFER_SHIFT. */
 #define KMBUF_MAX_BUFS		65536U
@@ -56,45 +54,6 @@ static inline u32 kmbuf_buf_align_min(void)
 {
 	return max_t(u32, KMBUF_BUF_ALIGN, dma_get_cache_alignment());
 }
-
-/**
- * struct kmbuf_ring_desc - what a kmbuf ring is built from
- * @region_id: id of the memory region, used by kmbuf_ring_create_cmd() only
- * @flags: must be 0; reserved for future use
- * @offset: byte offset of buffer 0 in the region, a multiple of the
- *	ring's alignment
- * @buf_size: size of each buffer in bytes, a non-zero multiple of the
- *	ring's alignment
- * @nr_bufs: number of buffers, 1 to %KMBUF_MAX_BUFS, any value
- * @align: alignment the driver needs for the start and size of every
- *	buffer, e.g. its device's DMA alignment (queue_dma_alignment() + 1
- *	for a block device): 0 or a power of two.  The ring's alignment is
- *	the larger of @align and kmbuf_buf_align_min().
- * @notify: optional; called when a buffer becomes free again after a
- *	kmbuf_buf_take() failed with -ENOBUFS.  Runs in the context of
- *	whoever freed the buffer (possibly hard interrupt), outside the ring
- *	lock; it must not sleep.  It may call kmbuf_buf_take() on the ring,
- *	not kmbuf_ring_destroy().  Never called once kmbuf_ring_destroy()
- *	has returned.
- * @priv: passed to @notify
- *
- * Buffer @bid occupies bytes [@offset + @bid * @buf_size, + @buf_size) of
- * the region.  Several rings may share one region, on ranges that do not
- * overlap: kmbuf_ring_create() refuses a range any byte of which belongs to
- * a ring that still exists (not destroyed, or with references left), or to
- * a ring that went away while userspace still held some of its buffers:
- * such a range stays reserved until the region is released.
- */
-struct kmbuf_ring_desc {
-	u32	region_id;
-	u32	flags;
-	u64	offset;
-	u32	buf_size;
-	u32	nr_bufs;
-	u32	align;
-	void	(*notify)(struct kmbuf_ring *ring, void *priv);
-	void	*priv;
-};
 
 /**
  * struct kmbuf_buf - a buffer taken from a kmbuf ring
@@ -137,7 +96,7 @@ struct kmbuf_fill {
  * @produce: optional, for "pull" producers whose data can be generated or
  *	copied on demand (a queue, a generator).  Called by the core with
  *	@nr buffers (1 to 16) it took for the stream, and the port's @priv
- *	(as kmbuf_port_priv() returns it): write the next records, one per
+ *	(&kmbuf_port_desc.priv): write the next records, one per
  *	buffer, in order from @bufs[0], set each one's @len, and return how
  *	many were filled.  After fewer than @nr the core calls again with
  *	fresh buffers; 0 (or -EAGAIN) means there is no data now: call
@@ -159,12 +118,14 @@ struct kmbuf_stream_ops {
 /**
  * struct kmbuf_port_desc - what a port is built from
  * @ops: how its streams get data; may be NULL (push producers only)
- * @priv: the driver's, see kmbuf_port_priv()
+ * @priv: the driver's, passed to &kmbuf_stream_ops.produce
  * @nr_streams: streams of the port, 0 to %KMBUF_MAX_STREAMS; userspace
  *	arms stream n with KMBUF_CMD_ARM and kmbuf_cmd.stream = n (0: the
  *	port has no streams, e.g. for single-shot commands only)
- * @align: alignment the driver's device needs for every buffer (0 or a
- *	power of two), see &struct kmbuf_ring_desc
+ * @align: alignment the driver's device needs for the start and size of
+ *	every buffer, e.g. its device's DMA alignment (queue_dma_alignment()
+ *	+ 1 for a block device): 0 or a power of two.  The ring's alignment
+ *	is the larger of @align and kmbuf_buf_align_min().
  * @max_buf_size: largest buffer BIND accepts (0: no limit); a larger one
  *	fails with -EINVAL
  * @flags: 0 or %KMBUF_PORT_RDONLY
@@ -195,36 +156,6 @@ static inline bool kmbuf_cmd_op_is_common(u32 cmd_op)
 }
 
 /**
- * struct kmbuf_ring_stats - a consistent snapshot of a ring's counters
- * @nr_bufs: buffers in the ring
- * @nr_free: buffers owned by the ring, ready to be taken
- * @nr_kernel: buffers taken by the kernel and not yet put back or
- *	handed to userspace
- * @nr_user: buffers handed to userspace and not yet returned
- * @buf_size: size of each buffer in bytes
- * @region_id: id of the region the ring was built on
- * @offset: offset of buffer 0 in the region
- * @nr_exhausted: how often kmbuf_buf_take() found no free buffer
- * @nr_refill_bad: refill ring entries skipped: out of range, or naming a
- *	buffer userspace did not hold
- * @refill: the ring has a refill ring
- * @shutdown: kmbuf_ring_destroy() has been called
- */
-struct kmbuf_ring_stats {
-	u32	nr_bufs;
-	u32	nr_free;
-	u32	nr_kernel;
-	u32	nr_user;
-	u32	buf_size;
-	u32	region_id;
-	u64	offset;
-	u64	nr_exhausted;
-	u64	nr_refill_bad;
-	bool	refill;
-	bool	shutdown;
-};
-
-/**
  * kmbuf_cqe_flags() - CQE flags telling userspace which buffer holds data
  * @bid: buffer id
  *
@@ -245,35 +176,10 @@ static inline u32 kmbuf_cqe_flags(u16 bid)
  * rest do nothing (no ring can exist for them to act on).
  */
 #if IS_ENABLED(CONFIG_IO_URING_KMBUF)
-struct kmbuf_ring *__must_check
-kmbuf_ring_create(struct io_uring_region *region,
-		  const struct kmbuf_ring_desc *desc);
-struct kmbuf_ring *__must_check
-kmbuf_ring_create_cmd(struct io_uring_cmd *cmd,
-		      const struct kmbuf_ring_desc *desc);
-void kmbuf_ring_destroy(struct kmbuf_ring *ring);
-int __must_check kmbuf_ring_check_cmd(struct kmbuf_ring *ring,
-				      struct io_uring_cmd *cmd);
-struct kmbuf_ring *kmbuf_ring_get(struct kmbuf_ring *ring);
-void kmbuf_ring_put(struct kmbuf_ring *ring);
-
-int __must_check kmbuf_buf_take(struct kmbuf_ring *ring, struct kmbuf_buf *buf);
-int __must_check kmbuf_buf_take_batch(struct kmbuf_ring *ring,
-				      struct kmbuf_buf *bufs, unsigned int nr);
-int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid);
-int __must_check kmbuf_buf_to_user(struct kmbuf_ring *ring, unsigned int bid);
-int __must_check kmbuf_buf_to_user_batch(struct kmbuf_ring *ring,
-					 const struct kmbuf_buf *bufs,
-					 unsigned int nr);
-int __must_check kmbuf_ring_return(struct kmbuf_ring *ring, const u32 *bids,
-				   unsigned int nr);
 int __must_check kmbuf_buf_bvec(struct kmbuf_ring *ring, unsigned int bid,
 				unsigned int len, struct bio_vec *bvec,
 				unsigned int max_segs);
 unsigned int kmbuf_ring_max_segs(struct kmbuf_ring *ring);
-
-unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring);
-int kmbuf_ring_wait(struct kmbuf_ring *ring);
 
 struct kmbuf_port *__must_check
 kmbuf_port_create(const struct kmbuf_port_desc *desc);
@@ -282,7 +188,6 @@ int kmbuf_port_uring_cmd(struct kmbuf_port *port, struct io_uring_cmd *cmd,
 			 unsigned int issue_flags);
 int kmbuf_cmd_check_sqe(const struct io_uring_cmd *cmd,
 			unsigned int issue_flags);
-void *kmbuf_port_priv(struct kmbuf_port *port);
 struct kmbuf_stream *kmbuf_port_stream(struct kmbuf_port *port,
 				       unsigned int idx);
 void kmbuf_port_show_fdinfo(struct kmbuf_port *port, struct seq_file *m);
@@ -293,7 +198,6 @@ void kmbuf_cmd_done_buf(struct io_uring_cmd *cmd, struct kmbuf_buf *buf,
 			int res, unsigned int issue_flags);
 
 unsigned int kmbuf_stream_index(struct kmbuf_stream *s);
-struct kmbuf_port *kmbuf_stream_port(struct kmbuf_stream *s);
 bool kmbuf_stream_armed(struct kmbuf_stream *s);
 int __must_check kmbuf_stream_buf_get(struct kmbuf_stream *s,
 				      struct kmbuf_buf *buf);
@@ -301,80 +205,7 @@ void kmbuf_buf_giveback(struct kmbuf_buf *buf);
 void kmbuf_stream_deliver(struct kmbuf_stream *s, struct kmbuf_buf *buf,
 			  u32 len);
 void kmbuf_stream_kick(struct kmbuf_stream *s);
-void kmbuf_stream_end(struct kmbuf_stream *s, int res);
-struct wait_queue_head *kmbuf_ring_waitqueue(struct kmbuf_ring *ring);
-void kmbuf_ring_get_stats(struct kmbuf_ring *ring, struct kmbuf_ring_stats *st);
-void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring, struct seq_file *m);
 #else
-static inline struct kmbuf_ring *
-kmbuf_ring_create(struct io_uring_region *region,
-		  const struct kmbuf_ring_desc *desc)
-{
-	return ERR_PTR(-EOPNOTSUPP);
-}
-
-static inline struct kmbuf_ring *
-kmbuf_ring_create_cmd(struct io_uring_cmd *cmd,
-		      const struct kmbuf_ring_desc *desc)
-{
-	return ERR_PTR(-EOPNOTSUPP);
-}
-
-static inline void kmbuf_ring_destroy(struct kmbuf_ring *ring)
-{
-}
-
-static inline int kmbuf_ring_check_cmd(struct kmbuf_ring *ring,
-				       struct io_uring_cmd *cmd)
-{
-	return -EOPNOTSUPP;
-}
-
-static inline struct kmbuf_ring *kmbuf_ring_get(struct kmbuf_ring *ring)
-{
-	return ring;
-}
-
-static inline void kmbuf_ring_put(struct kmbuf_ring *ring)
-{
-}
-
-static inline int kmbuf_buf_take(struct kmbuf_ring *ring,
-				 struct kmbuf_buf *buf)
-{
-	return -EOPNOTSUPP;
-}
-
-static inline int kmbuf_buf_put(struct kmbuf_ring *ring, unsigned int bid)
-{
-	return -EOPNOTSUPP;
-}
-
-static inline int kmbuf_buf_to_user(struct kmbuf_ring *ring,
-				    unsigned int bid)
-{
-	return -EOPNOTSUPP;
-}
-
-static inline int kmbuf_buf_take_batch(struct kmbuf_ring *ring,
-				       struct kmbuf_buf *bufs, unsigned int nr)
-{
-	return -EOPNOTSUPP;
-}
-
-static inline int kmbuf_buf_to_user_batch(struct kmbuf_ring *ring,
-					  const struct kmbuf_buf *bufs,
-					  unsigned int nr)
-{
-	return -EOPNOTSUPP;
-}
-
-static inline int kmbuf_ring_return(struct kmbuf_ring *ring,
-				    const u32 *bids, unsigned int nr)
-{
-	return -EOPNOTSUPP;
-}
-
 static inline int kmbuf_buf_bvec(struct kmbuf_ring *ring, unsigned int bid,
 				 unsigned int len, struct bio_vec *bvec,
 				 unsigned int max_segs)
@@ -385,16 +216,6 @@ static inline int kmbuf_buf_bvec(struct kmbuf_ring *ring, unsigned int bid,
 static inline unsigned int kmbuf_ring_max_segs(struct kmbuf_ring *ring)
 {
 	return 0;
-}
-
-static inline unsigned int kmbuf_ring_nr_free(struct kmbuf_ring *ring)
-{
-	return 0;
-}
-
-static inline int kmbuf_ring_wait(struct kmbuf_ring *ring)
-{
-	return -EOPNOTSUPP;
 }
 
 static inline struct kmbuf_port *
@@ -418,11 +239,6 @@ static inline int kmbuf_cmd_check_sqe(const struct io_uring_cmd *cmd,
 				      unsigned int issue_flags)
 {
 	return -EOPNOTSUPP;
-}
-
-static inline void *kmbuf_port_priv(struct kmbuf_port *port)
-{
-	return NULL;
 }
 
 static inline struct kmbuf_stream *kmbuf_port_stream(struct kmbuf_port *port,
@@ -454,11 +270,6 @@ static inline unsigned int kmbuf_stream_index(struct kmbuf_stream *s)
 	return 0;
 }
 
-static inline struct kmbuf_port *kmbuf_stream_port(struct kmbuf_stream *s)
-{
-	return NULL;
-}
-
 static inline bool kmbuf_stream_armed(struct kmbuf_stream *s)
 {
 	return false;
@@ -480,26 +291,6 @@ static inline void kmbuf_stream_deliver(struct kmbuf_stream *s,
 }
 
 static inline void kmbuf_stream_kick(struct kmbuf_stream *s)
-{
-}
-
-static inline void kmbuf_stream_end(struct kmbuf_stream *s, int res)
-{
-}
-
-static inline struct wait_queue_head *
-kmbuf_ring_waitqueue(struct kmbuf_ring *ring)
-{
-	return NULL;
-}
-
-static inline void kmbuf_ring_get_stats(struct kmbuf_ring *ring,
-					struct kmbuf_ring_stats *st)
-{
-}
-
-static inline void kmbuf_ring_show_fdinfo(struct kmbuf_ring *ring,
-					  struct seq_file *m)
 {
 }
 #endif /* CONFIG_IO_URING_KMBUF */

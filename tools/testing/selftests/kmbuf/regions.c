@@ -287,8 +287,9 @@ TEST(uring_mem_madvise_partial_mapping)
 		/* a child the kernel loops in can't die: leave it */
 		if (i == 200)
 			kill(pid, SIGKILL);
-		ASSERT_LT(i, 200) TH_LOG("madvise(%d) of a partial mapping of the %s still running after 20 s",
-					 advice[a % 2], name[a / 2]);
+		ASSERT_LT(i, 200)
+			TH_LOG("madvise(%d) of part of the %s mapping still running after 20 s",
+			       advice[a % 2], name[a / 2]);
 		ASSERT_TRUE(WIFEXITED(st));
 		EXPECT_EQ(0, WEXITSTATUS(st)) TH_LOG("advice %d, %s",
 						     advice[a % 2], name[a / 2]);

@@ -540,12 +540,14 @@ static void check_orphans(struct wk *w)
 				if (q->fd > 0 && q->bound && q->reg == o->reg &&
 				    o->off < q->off + (__u64)q->bs * q->nr &&
 				    q->off < o->off + o->len)
-					fprintf(stderr, "# %s is bound over it now: off %llu bs %u nr %u, bound at op %llu\n",
+					fprintf(stderr,
+						"# %s is bound over it now: off %llu bs %u nr %u, bound at op %llu\n",
 						port_name[j],
 						(unsigned long long)q->off,
 						q->bs, q->nr, q->bind_op);
 			}
-			violation(w, "buffer held past UNBIND at region %u +%zu changed (%s buffer %d, %d bytes, read at op %llu, unbound at op %llu)",
+			violation(w,
+				  "buffer held past UNBIND at region %u +%zu changed (%s buffer %d, %d bytes, read at op %llu, unbound at op %llu)",
 				  w->reg[o->reg].id, o->off, port_name[o->pi],
 				  o->bid, o->len, o->read_op, o->unbind_op);
 		}
@@ -1373,7 +1375,8 @@ static void bind_busy(struct wk *w, int pi, struct kmbuf_bind *b,
 		usleep(20000);
 		ret = rx_bind_desc(&w->rx, w->port[pi].fd, b);
 	}
-	violation(w, "%s: EBUSY (fdinfo kmbuf_bound %lld, -1: not shown for this file); again after %d ms: %d",
+	violation(w,
+		  "%s: EBUSY (fdinfo kmbuf_bound %lld, -1: not shown for this file); again after %d ms: %d",
 		  what, bound, i * 20, ret);
 }
 
@@ -1520,7 +1523,8 @@ static void bind_port(struct wk *w, int pi)
 
 		if (o->reg == ri && o->off < b.offset +
 		    (__u64)b.buf_size * b.nr_bufs && b.offset < o->off + o->len)
-			violation(w, "%s BIND over a buffer held past UNBIND succeeded (%s buffer %d at +%zu, read at op %llu, unbound at op %llu)",
+			violation(w,
+				  "%s BIND over a buffer held past UNBIND succeeded (%s buffer %d at +%zu, read at op %llu, unbound at op %llu)",
 				  port_name[pi], port_name[o->pi], o->bid,
 				  o->off, o->read_op, o->unbind_op);
 	}
@@ -1710,7 +1714,8 @@ static void op_reap(struct wk *w)
 			continue;
 		u = fdinfo_val(p->fd, "kmbuf_user");
 		if (u != p->nheld)
-			violation(w, "%s: fdinfo kmbuf_user %lld, we hold %d (buffers in stale CQEs since BIND: %u)",
+			violation(w,
+				  "%s: fdinfo kmbuf_user %lld, we hold %d (buffers in stale CQEs since BIND: %u)",
 				  port_name[i], u, p->nheld, p->stale_bufs);
 	}
 	for (i = 0; i < P_NR; i++)
