@@ -136,6 +136,7 @@ struct shm {
 	long long	locked;		/* region bytes alive, as counted here */
 	long long	locked_max;
 	int		mod_gen[4];	/* odd while the helper reloads */
+	int		blk_reloads;	/* kmbuf_blk unloaded: a new RAM disk */
 	int		nvictims;	/* worker pids, for the intruder */
 	pid_t		victims[MAXW];
 	unsigned char	qseen[MAXW][QCNT / 8];
@@ -244,6 +245,7 @@ struct port {
 	__u32		crc[SLICE];
 	bool		known[SLICE];
 	bool		corrupt[SLICE];
+	int		blk_reloads;	/* shm->blk_reloads the model is of */
 	/* for the messages: the op that last wrote or flipped each unit */
 	unsigned long long wr_op[SLICE], flip_op[SLICE];
 	unsigned int	flips[SLICE];	/* since the last write */
@@ -421,6 +423,8 @@ static int helper_do(const struct hreq *q)
 		__atomic_add_fetch(&shm->mod_gen[q->arg], 1, __ATOMIC_SEQ_CST);
 		ret = syscall(SYS_delete_module, mod_name[q->arg], O_NONBLOCK);
 		ret = ret ? -errno : 0;
+		if (!ret && q->arg == M_BLK)
+			__atomic_add_fetch(&shm->blk_reloads, 1, __ATOMIC_SEQ_CST);
 		if (!ret) {
 			if (q->arg == M_BLK && lower[0] && strcmp(lower, "(null)"))
 				snprintf(cmd, sizeof(cmd),
@@ -1030,6 +1034,8 @@ static void op_kill(struct wk *w)
 
 /* ---------------------------------------------------------------- ports */
 
+static void blk_init_slice(struct wk *w, int pi);
+
 static int port_open(struct wk *w, int pi)
 {
 	static const char *const dev[P_NR] = { CHR_DEV, TICK_DEV, BLK_DEV,
@@ -1062,6 +1068,19 @@ static int port_open(struct wk *w, int pi)
 		if (p->dfd < 0)
 			violation(w, "open %s O_DIRECT: %s", dev[pi],
 				  strerror(errno));
+	}
+	/*
+	 * kmbuf_blk was unloaded since the model was made (which takes every
+	 * file of it closed, ours too): the RAM disk is a new one, all zero.
+	 * The disk stacked on NVMe keeps its data.
+	 */
+	if (pi == P_BLK) {
+		int r = __atomic_load_n(&shm->blk_reloads, __ATOMIC_SEQ_CST);
+
+		if (r != p->blk_reloads) {
+			p->blk_reloads = r;
+			blk_init_slice(w, pi);
+		}
 	}
 	return 0;
 }
