@@ -141,6 +141,22 @@ TEST_F(region, kernel_region_shared)
 }
 
 /*
+ * Wait up to 20 s for @pid, which madvise()s a partial mapping; false if
+ * it is still running (a child the kernel loops in can't die: it is left).
+ */
+static bool child_ended(pid_t pid, int *st)
+{
+	int i;
+
+	for (i = 0; i < 200 && waitpid(pid, st, WNOHANG) == 0; i++)
+		usleep(100000);
+	if (i < 200)
+		return true;
+	kill(pid, SIGKILL);
+	return false;
+}
+
+/*
  * MADV_COLD and MADV_PAGEOUT over part of a region's mapping return, and
  * leave the data alone.  A power-of-two region is one physically
  * contiguous allocation; mapped as one large folio, a partial mapping of
@@ -162,7 +178,7 @@ TEST_F_TIMEOUT(region, madvise_partial_mapping, 120)
 		bool ro = a & 1;
 		struct io_uring_region_desc rd = { .id = a, .size = len,
 			.flags = ro ? IORING_MEM_REGION_RDONLY : 0 };
-		int i, st = 0;
+		int st = 0;
 		char *p;
 		pid_t pid;
 
@@ -191,13 +207,9 @@ TEST_F_TIMEOUT(region, madvise_partial_mapping, 120)
 				_exit(1);
 			_exit(0);
 		}
-		for (i = 0; i < 200 && waitpid(pid, &st, WNOHANG) == 0; i++)
-			usleep(100000);
-		/* a child the kernel loops in can't die: leave it */
-		if (i == 200)
-			kill(pid, SIGKILL);
-		ASSERT_LT(i, 200) TH_LOG("madvise(%d) of a %s region still running after 20 s",
-					 advice[a / 2], ro ? "read-only" : "writable");
+		ASSERT_TRUE(child_ended(pid, &st))
+			TH_LOG("madvise(%d) of a %s region still running after 20 s",
+			       advice[a / 2], ro ? "read-only" : "writable");
 		ASSERT_TRUE(WIFEXITED(st));
 		EXPECT_EQ(0, WEXITSTATUS(st)) TH_LOG("advice %d, %s region",
 						     advice[a / 2], ro ? "read-only" : "writable");
@@ -275,19 +287,14 @@ TEST(uring_mem_madvise_partial_mapping)
 
 	pgsz = sysconf(_SC_PAGESIZE);
 	for (a = 0; a < 6; a++) {
-		int i, st = 0;
+		int st = 0;
 		pid_t pid;
 
 		pid = fork();
 		ASSERT_LE(0, pid);
 		if (!pid)
 			_exit(uring_mem_child(a / 2, advice[a % 2]));
-		for (i = 0; i < 200 && waitpid(pid, &st, WNOHANG) == 0; i++)
-			usleep(100000);
-		/* a child the kernel loops in can't die: leave it */
-		if (i == 200)
-			kill(pid, SIGKILL);
-		ASSERT_LT(i, 200)
+		ASSERT_TRUE(child_ended(pid, &st))
 			TH_LOG("madvise(%d) of part of the %s mapping still running after 20 s",
 			       advice[a % 2], name[a / 2]);
 		ASSERT_TRUE(WIFEXITED(st));
