@@ -238,6 +238,12 @@ struct port {
 	/* tick */
 	__u32		nchan, tick_rec;
 	bool		configured;
+	/*
+	 * Channels started (bit per channel): a started channel writes its
+	 * records into buffers of a bound ring whether or not it is armed;
+	 * they wait in the stream for the next ARM.
+	 */
+	unsigned int	running;
 	__u64		tick_seq[4];
 	bool		tick_seen[4];
 	/* blk: expected CRC of each unit of this worker's slice */
@@ -828,14 +834,19 @@ static void op_vm(struct wk *w)
 		int a = adv[rnd(w, ARRAY_SIZE(adv))];
 
 		/* not while a ring may write into it */
-		if (w->port[P_CHR].armed || w->port[P_TICK].armed)
+		if (w->port[P_CHR].armed || w->port[P_TICK].armed ||
+		    (w->port[P_TICK].bound && w->port[P_TICK].running))
 			break;
 		ret = madvise(r->map, r->map_len, a) ? -errno : 0;
 		count_err(w, ret);
 		WANT(w, "madvise", ret, EINVAL, EAGAIN, EPERM, ENOMEM);
 		after = csum(r->map, r->map_len);
 		if (before != after)
-			violation(w, "madvise(%d) changed region %u", a, r->id);
+			violation(w, "madvise(%d) changed region %u (tick port: bound %d to region %u, channels started %#x; chr port bound %d to region %u)",
+				  a, r->id, w->port[P_TICK].bound,
+				  w->reg[w->port[P_TICK].reg].id,
+				  w->port[P_TICK].running, w->port[P_CHR].bound,
+				  w->reg[w->port[P_CHR].reg].id);
 		break;
 	}
 	case 4:		/* DONTNEED drops the pages from the mapping */
@@ -1631,9 +1642,11 @@ static void op_arm(struct wk *w)
 	p->armed |= 1U << stream;
 	p->was_armed = true;
 	io_uring_submit(&w->rx.ring);
-	if (pi == P_TICK && chance(w, 70))
+	if (pi == P_TICK && chance(w, 70)) {
 		expect_eq(w, "tick start",
 			  tick_range(p->fd, KMBUF_TICK_START, stream, 1), 0);
+		p->running |= 1U << stream;
+	}
 }
 
 /* Can we write the refill ring of @p? */
@@ -1955,6 +1968,7 @@ static void op_tick(struct wk *w)
 {
 	struct port *p = &w->port[P_TICK];
 	__u32 first, nr;
+	bool start;
 	int ret;
 
 	if (!port_ok(w, P_TICK))
@@ -1973,13 +1987,19 @@ static void op_tick(struct wk *w)
 	}
 	first = rnd(w, p->nchan + 1);
 	nr = rnd(w, p->nchan + 1);
-	ret = tick_range(p->fd, chance(w, 50) ? KMBUF_TICK_START :
-			 KMBUF_TICK_STOP, first, nr);
+	start = chance(w, 50);
+	ret = tick_range(p->fd, start ? KMBUF_TICK_START : KMBUF_TICK_STOP,
+			 first, nr);
 	count_err(w, ret);
-	if (!nr || first + nr > p->nchan)
+	if (!nr || first + nr > p->nchan) {
 		expect_eq(w, "tick range bad", ret, -EINVAL);
-	else
+	} else {
 		expect_eq(w, "tick range", ret, 0);
+		if (start)
+			p->running |= ((1U << nr) - 1) << first;
+		else
+			p->running &= ~(((1U << nr) - 1) << first);
+	}
 	ret = tick_config(p->fd, 1, 64, 1000000);
 	expect_eq(w, "tick config twice", ret, -EBUSY);
 }
