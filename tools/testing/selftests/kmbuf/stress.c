@@ -137,6 +137,7 @@ struct shm {
 	long long	locked_max;
 	int		mod_gen[4];	/* odd while the helper reloads */
 	int		blk_reloads;	/* kmbuf_blk unloaded: a new RAM disk */
+	int		reloads[4];	/* modules unloaded and loaded again */
 	int		nvictims;	/* worker pids, for the intruder */
 	pid_t		victims[MAXW];
 	unsigned char	qseen[MAXW][QCNT / 8];
@@ -431,6 +432,9 @@ static int helper_do(const struct hreq *q)
 		ret = ret ? -errno : 0;
 		if (!ret && q->arg == M_BLK)
 			__atomic_add_fetch(&shm->blk_reloads, 1, __ATOMIC_SEQ_CST);
+		if (!ret)
+			__atomic_add_fetch(&shm->reloads[q->arg], 1,
+					   __ATOMIC_SEQ_CST);
 		if (!ret) {
 			if (q->arg == M_BLK && lower[0] && strcmp(lower, "(null)"))
 				snprintf(cmd, sizeof(cmd),
@@ -3093,6 +3097,10 @@ int main(int argc, char **argv)
 	}
 	printf("# total %llu operations in %.1f s (%.0f/s), seed %llu\n", total,
 	       (now_ns() - t0) / 1e9, total / ((now_ns() - t0) / 1e9), g_seed);
+	printf("# modules unloaded and loaded again:");
+	for (i = 0; i <= M_FIXED; i++)
+		printf(" %s %d", mod_name[i], shm->reloads[i]);
+	printf("\n");
 	if (g_cgroup) {
 		lim.mempeak = read_ll(g_cgroup, "memory.peak", NULL);
 		lim.oom_kill = read_ll(g_cgroup, "memory.events", "oom_kill ");
