@@ -1669,16 +1669,26 @@ static bool refill_usable(struct wk *w, struct port *p)
 	return true;
 }
 
+/* fdinfo kmbuf_refill_bad of @pi before ids go into its refill ring */
+static long long refill_bad(struct wk *w, int pi)
+{
+	return pi < P_BLK ? fdinfo_val(w->port[pi].fd, FDI_REFILL_BAD) : -1;
+}
+
 /*
  * After @good valid and @bad invalid ids went into the refill ring: the
  * doorbell reads it now.  It gives back at most what was pushed and
- * counts every bad one (fdinfo kmbuf_refill_bad, chr and tick).
+ * counts every bad one (fdinfo kmbuf_refill_bad, chr and tick, @bad0
+ * before the push: a started tick channel may read the ring at any time).
  */
 static void refill_doorbell(struct wk *w, int pi, unsigned int good,
-			    unsigned int bad)
+			    unsigned int bad, long long bad0)
 {
 	struct port *p = &w->port[pi];
-	long long bad0 = pi < P_BLK ? fdinfo_val(p->fd, FDI_REFILL_BAD) : -1;
+	/* for the message: had the kernel read the ring before the doorbell? */
+	long long bad1 = refill_bad(w, pi);
+	__u32 head = __atomic_load_n(&p->refill->head, __ATOMIC_ACQUIRE);
+	__u32 tail = p->refill->tail;
 	int ret;
 
 	ret = rx_cmd(&w->rx, p->fd, KMBUF_CMD_RETURN, 0, 0, 0);
@@ -1687,9 +1697,9 @@ static void refill_doorbell(struct wk *w, int pi, unsigned int good,
 		violation(w, "%s: refill doorbell returned %d of %u pushed",
 			  port_name[pi], ret, good);
 	if (bad0 >= 0 && fdinfo_val(p->fd, FDI_REFILL_BAD) - bad0 != bad)
-		violation(w, "%s: %u bad refill ids, kmbuf_refill_bad %lld -> %lld",
+		violation(w, "%s: %u bad refill ids, kmbuf_refill_bad %lld -> %lld (before the doorbell: %lld, refill head %u tail %u)",
 			  port_name[pi], bad, bad0,
-			  fdinfo_val(p->fd, FDI_REFILL_BAD));
+			  fdinfo_val(p->fd, FDI_REFILL_BAD), bad1, head, tail);
 }
 
 /* Give back held buffers: a batch, by refill ring or KMBUF_CMD_RETURN. */
@@ -1716,13 +1726,14 @@ static void give_back(struct wk *w, int pi, unsigned int max)
 	}
 	if (refill_usable(w, p) && chance(w, 60)) {
 		/* pushed ids are the kernel's as soon as it reads them */
+		long long bad0 = refill_bad(w, pi);
 		unsigned int k = kmbuf_refill_push_many(p->refill, p->rf_entries,
 							ids, n);
 
 		for (i = 0; i < k; i++)
 			p->held[ids[i]].held = false;
 		p->nheld -= k;
-		refill_doorbell(w, pi, k, 0);
+		refill_doorbell(w, pi, k, 0, bad0);
 		memmove(ids, ids + k, (n - k) * sizeof(ids[0]));
 		n -= k;
 		if (!n)
@@ -1801,8 +1812,10 @@ static void op_badret(struct wk *w)
 	if (p->bound && refill_usable(w, p) && pi < P_BLK && chance(w, 40) &&
 	    (how == 0 || how >= 2)) {
 		/* the same ids through the refill ring: skipped and counted */
+		long long bad0 = refill_bad(w, pi);
+
 		if (kmbuf_refill_push_many(p->refill, p->rf_entries, ids, n) == n)
-			refill_doorbell(w, pi, 0, n);
+			refill_doorbell(w, pi, 0, n, bad0);
 		return;
 	}
 	ret = rx_return(&w->rx, p->fd, ids, n);
