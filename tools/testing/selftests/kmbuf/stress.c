@@ -772,6 +772,75 @@ static void op_map(struct wk *w)
 	check_ro_tail(w, ri);
 }
 
+/*
+ * The mapping of region @ri no longer holds what @copy does, across an
+ * operation that must not change it: say where, and what of ours covers
+ * those bytes.
+ */
+static void region_changed(struct wk *w, int ri, const char *copy,
+			   const char *what, int arg)
+{
+	struct region *r = &w->reg[ri];
+	char msg[1024];
+	size_t lo, hi, o;
+	int n, i;
+
+	for (lo = 0; lo < r->map_len && copy[lo] == r->map[lo]; lo++)
+		;
+	for (hi = r->map_len; hi > lo && copy[hi - 1] == r->map[hi - 1]; hi--)
+		;
+	n = snprintf(msg, sizeof(msg),
+		     "%s(%d) changed region %u (kind %d, %zu bytes, mapped %zu%s): bytes %zu-%zu",
+		     what, arg, r->id, r->kind, r->size, r->map_len,
+		     r->map_rw ? " rw" : "", lo, hi - 1);
+	for (i = 0; i < P_NR && n < (int)sizeof(msg); i++) {
+		struct port *p = &w->port[i];
+
+		if (p->fd <= 0 || !p->bound || (p->reg != ri && p->rf_reg != ri))
+			continue;
+		o = lo - p->off;
+		n += snprintf(msg + n, sizeof(msg) - n,
+			      "; %s ring at %llu, %u x %u, armed %#x, started %#x, held %d, bid at lo %zd%s, refill %s",
+			      port_name[i], (unsigned long long)p->off, p->nr,
+			      p->bs, p->armed, p->running, p->nheld,
+			      p->reg == ri && lo >= p->off && o / p->bs < p->nr ?
+			      (ssize_t)(o / p->bs) : -1,
+			      p->reg == ri && lo >= p->off && o / p->bs < p->nr &&
+			      p->held[o / p->bs].held ? " (held)" : "",
+			      !p->refill ? "none" : p->rf_reg == ri ? "here" :
+			      "elsewhere");
+	}
+	for (i = 0; i < NSLOT && n < (int)sizeof(msg); i++)
+		if (w->slot[i].used && w->slot[i].reg == ri)
+			n += snprintf(msg + n, sizeof(msg) - n,
+				      "; fixed slot %d at %llu, %llu bytes", i,
+				      (unsigned long long)w->slot[i].off,
+				      (unsigned long long)w->slot[i].len);
+	if (r->taint_hi && n < (int)sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - n, "; reserved past UNBIND %zu-%zu",
+			 r->taint_lo, r->taint_hi);
+	/* what was written, and what the kernel says of our files */
+	fprintf(stderr, "bytes %zu-%zu now:", lo, hi - 1);
+	for (o = lo; o < hi && o < lo + 64; o++)
+		fprintf(stderr, " %02x", (unsigned char)r->map[o]);
+	fprintf(stderr, "\n");
+	for (i = 0; i < P_NR; i++) {
+		char path[64], line[256];
+		FILE *f;
+
+		if (w->port[i].fd <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", w->port[i].fd);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (strstr(line, "kmbuf"))
+				fprintf(stderr, "%s fdinfo: %s", port_name[i], line);
+		if (f)
+			fclose(f);
+	}
+	violation(w, "%s", msg);
+}
+
 /* munmap, mprotect, mremap and madvise on a region's mapping */
 static void op_vm(struct wk *w)
 {
@@ -834,23 +903,33 @@ static void op_vm(struct wk *w)
 					   MADV_SEQUENTIAL, MADV_COLD,
 					   MADV_PAGEOUT, MADV_NORMAL,
 					   MADV_HUGEPAGE, MADV_MERGEABLE };
-		__u32 before = csum(r->map, r->map_len), after;
 		int a = adv[rnd(w, ARRAY_SIZE(adv))];
+		char *copy;
 
-		/* not while a ring may write into it */
+		/*
+		 * Not while a ring may write into it: a stream armed or
+		 * started, or a ring that lives on past UNBIND or close (its
+		 * file held by an ARM in flight): those write their range
+		 * and their refill ring's head.
+		 */
 		if (w->port[P_CHR].armed || w->port[P_TICK].armed ||
-		    (w->port[P_TICK].bound && w->port[P_TICK].running))
+		    (w->port[P_TICK].bound && w->port[P_TICK].running) ||
+		    r->rf_taint)
 			break;
+		copy = malloc(r->map_len);
+		if (!copy)
+			break;
+		memcpy(copy, r->map, r->map_len);
 		ret = madvise(r->map, r->map_len, a) ? -errno : 0;
 		count_err(w, ret);
 		WANT(w, "madvise", ret, EINVAL, EAGAIN, EPERM, ENOMEM);
-		after = csum(r->map, r->map_len);
-		if (before != after)
-			violation(w, "madvise(%d) changed region %u (tick port: bound %d to region %u, channels started %#x; chr port bound %d to region %u)",
-				  a, r->id, w->port[P_TICK].bound,
-				  w->reg[w->port[P_TICK].reg].id,
-				  w->port[P_TICK].running, w->port[P_CHR].bound,
-				  w->reg[w->port[P_CHR].reg].id);
+		if (r->taint_hi && r->taint_lo < r->map_len)
+			memcpy(copy + r->taint_lo, r->map + r->taint_lo,
+			       (r->taint_hi < r->map_len ? r->taint_hi :
+				r->map_len) - r->taint_lo);
+		if (memcmp(copy, r->map, r->map_len))
+			region_changed(w, ri, copy, "madvise", a);
+		free(copy);
 		break;
 	}
 	case 4:		/* DONTNEED drops the pages from the mapping */
@@ -1697,7 +1776,8 @@ static void refill_doorbell(struct wk *w, int pi, unsigned int good,
 		violation(w, "%s: refill doorbell returned %d of %u pushed",
 			  port_name[pi], ret, good);
 	if (bad0 >= 0 && fdinfo_val(p->fd, FDI_REFILL_BAD) - bad0 != bad)
-		violation(w, "%s: %u bad refill ids, kmbuf_refill_bad %lld -> %lld (before the doorbell: %lld, refill head %u tail %u)",
+		violation(w,
+			  "%s: %u bad ids, refill_bad %lld -> %lld (at the doorbell: %lld, head %u tail %u)",
 			  port_name[pi], bad, bad0,
 			  fdinfo_val(p->fd, FDI_REFILL_BAD), bad1, head, tail);
 }
@@ -2857,7 +2937,7 @@ static void print_usage(const char *prog)
 /* Say where each thread of @pid is: for a worker that does not end. */
 static void dump_tasks(pid_t pid)
 {
-	char path[64], buf[256];
+	char path[320], buf[256];
 	struct dirent *de;
 	DIR *d;
 
