@@ -136,8 +136,8 @@ struct shm {
 	long long	locked;		/* region bytes alive, as counted here */
 	long long	locked_max;
 	int		mod_gen[4];	/* odd while the helper reloads */
-	int		blk_reloads;	/* kmbuf_blk unloaded: a new RAM disk */
-	int		reloads[4];	/* modules unloaded and loaded again */
+	/* modules unloaded and loaded again; kmbuf_blk: a new RAM disk */
+	int		reloads[4];
 	int		nvictims;	/* worker pids, for the intruder */
 	pid_t		victims[MAXW];
 	unsigned char	qseen[MAXW][QCNT / 8];
@@ -252,7 +252,7 @@ struct port {
 	__u32		crc[SLICE];
 	bool		known[SLICE];
 	bool		corrupt[SLICE];
-	int		blk_reloads;	/* shm->blk_reloads the model is of */
+	int		blk_reloads;	/* shm->reloads[M_BLK] the model is of */
 	/* for the messages: the op that last wrote or flipped each unit */
 	unsigned long long wr_op[SLICE], flip_op[SLICE];
 	unsigned int	flips[SLICE];	/* since the last write */
@@ -430,12 +430,9 @@ static int helper_do(const struct hreq *q)
 		__atomic_add_fetch(&shm->mod_gen[q->arg], 1, __ATOMIC_SEQ_CST);
 		ret = syscall(SYS_delete_module, mod_name[q->arg], O_NONBLOCK);
 		ret = ret ? -errno : 0;
-		if (!ret && q->arg == M_BLK)
-			__atomic_add_fetch(&shm->blk_reloads, 1, __ATOMIC_SEQ_CST);
-		if (!ret)
+		if (!ret) {
 			__atomic_add_fetch(&shm->reloads[q->arg], 1,
 					   __ATOMIC_SEQ_CST);
-		if (!ret) {
 			if (q->arg == M_BLK && lower[0] && strcmp(lower, "(null)"))
 				snprintf(cmd, sizeof(cmd),
 					 "modprobe kmbuf_blk lower=%s", lower);
@@ -1169,7 +1166,7 @@ static int port_open(struct wk *w, int pi)
 	 * The disk stacked on NVMe keeps its data.
 	 */
 	if (pi == P_BLK) {
-		int r = __atomic_load_n(&shm->blk_reloads, __ATOMIC_SEQ_CST);
+		int r = __atomic_load_n(&shm->reloads[M_BLK], __ATOMIC_SEQ_CST);
 
 		if (r != p->blk_reloads) {
 			p->blk_reloads = r;
