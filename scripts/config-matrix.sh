@@ -140,13 +140,15 @@ for v in $variants; do
 			grep -E 'error|Error' "$L/$v-build.log" | head -20 | sed 's/^/  /'
 		fi
 	fi
-	# kmbuf.o is there exactly when the core is configured
+	# the core's code is in vmlinux exactly when it is configured (not
+	# io_uring/built-in.a: with io_uring off, kbuild does not descend
+	# there and an archive of an earlier variant stays in the shared O=)
 	if [ "$res" = ok ]; then
-		linked=$(ar t "$O/io_uring/built-in.a" 2>/dev/null | grep -c 'kmbuf\.o$')
+		linked=$(nm "$O/vmlinux" 2>/dev/null | grep -c ' T kmbuf_port_create$')
 		if [ $core = y ] && [ "$linked" != 1 ]; then
-			res="kmbuf.o not linked"
+			res="kmbuf not in vmlinux"
 		elif [ $core = n ] && [ "${linked:-0}" != 0 ]; then
-			res="kmbuf.o linked"
+			res="kmbuf in vmlinux"
 		fi
 	fi
 	w=-
