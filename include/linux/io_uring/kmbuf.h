@@ -78,6 +78,9 @@ struct kmbuf_buf {
 /* struct kmbuf_port_desc.flags: BIND needs a kernel-allocated read-only region */
 #define KMBUF_PORT_RDONLY	BIT(0)
 
+/* Most buffers one call of &kmbuf_stream_ops.produce gets. */
+#define KMBUF_FILL_MAX		32U
+
 /**
  * struct kmbuf_fill - a buffer for &kmbuf_stream_ops.produce to fill
  * @kaddr: the buffer's kernel address
@@ -95,9 +98,9 @@ struct kmbuf_fill {
  * struct kmbuf_stream_ops - how a port's streams get their data
  * @produce: optional, for "pull" producers whose data can be generated or
  *	copied on demand (a queue, a generator).  Called by the core with
- *	@nr buffers (1 to 16) it took for the stream, and the port's @priv
- *	(&kmbuf_port_desc.priv): write the next records, one per
- *	buffer, in order from @bufs[0], set each one's @len, and return how
+ *	@nr buffers (1 to %KMBUF_FILL_MAX) it took for the stream, and the
+ *	port's @priv (&kmbuf_port_desc.priv): write the next records, one
+ *	per buffer, in order from @bufs[0], set each one's @len, and return how
  *	many were filled.  After fewer than @nr the core calls again with
  *	fresh buffers; 0 (or -EAGAIN) means there is no data now: call
  *	kmbuf_stream_kick() when some arrives.  Any other negative errno
