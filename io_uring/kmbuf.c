@@ -726,24 +726,38 @@ static void kmbuf_freed_unlocked(struct kmbuf_ring *ring, bool notify)
  */
 static u32 kmbuf_refill_read(struct kmbuf_ring *ring)
 {
+	/*
+	 * The loop's state in locals: the kernel builds without strict
+	 * aliasing, so every store to owner[] would reload the ring's fields.
+	 */
 	struct kmbuf_refill *rf = ring->refill;
-	u32 head = ring->refill_head, tail, n, bid, freed = 0;
+	const u32 nr_bufs = ring->nr_bufs, mask = ring->refill_mask;
+	u32 head = ring->refill_head, tail, n, bid, freed = 0, bad = 0;
+	u32 slot = kmbuf_fifo_tail(ring);
+	u8 *owner = ring->owner;
+	u16 *fifo = ring->fifo;
 
 	lockdep_assert_held(&ring->lock);
 	/* pairs with userspace's release store of tail after the entries */
 	tail = smp_load_acquire(&rf->tail);
-	n = min(tail - head, ring->refill_mask + 1);
+	n = min(tail - head, mask + 1);
 	for (; n; n--, head++) {
-		bid = READ_ONCE(rf->bids[head & ring->refill_mask]);
-		if (bid >= ring->nr_bufs ||
-		    ring->owner[bid] != KMBUF_OWNER_USER) {
-			ring->nr_refill_bad++;
+		bid = READ_ONCE(rf->bids[head & mask]);
+		/* a duplicate finds its buffer free already: bad */
+		if (bid >= nr_bufs || owner[bid] != KMBUF_OWNER_USER) {
+			bad++;
 			continue;
 		}
-		kmbuf_fifo_push(ring, bid);
-		ring->nr_user--;
+		/* kmbuf_fifo_push() */
+		owner[bid] = KMBUF_OWNER_RING;
+		fifo[slot] = bid;
+		if (++slot == nr_bufs)
+			slot = 0;
 		freed++;
 	}
+	ring->nr_free += freed;
+	ring->nr_user -= freed;
+	ring->nr_refill_bad += bad;
 	ring->refill_head = head;
 	/* the entries are read: userspace may overwrite them */
 	smp_store_release(&rf->head, head);
@@ -810,6 +824,29 @@ static u16 kmbuf_fifo_pop(struct kmbuf_ring *ring, u8 to)
 		ring->head = 0;
 	ring->owner[bid] = to;
 	return bid;
+}
+
+/*
+ * Called with the lock held: kmbuf_fifo_pop() @nr times, the ids into
+ * @bids, with the loop's state in locals (see kmbuf_refill_read()).
+ */
+static void kmbuf_fifo_pop_many(struct kmbuf_ring *ring, u16 *bids,
+				unsigned int nr, u8 to)
+{
+	const u32 nr_bufs = ring->nr_bufs;
+	const u16 *fifo = ring->fifo;
+	u8 *owner = ring->owner;
+	u32 head = ring->head;
+	unsigned int i;
+
+	lockdep_assert_held(&ring->lock);
+	for (i = 0; i < nr; i++) {
+		bids[i] = fifo[head];
+		if (++head == nr_bufs)
+			head = 0;
+		owner[bids[i]] = to;
+	}
+	ring->head = head;
 }
 
 static void *kmbuf_buf_kaddr(const struct kmbuf_ring *ring, u16 bid)
@@ -1034,26 +1071,38 @@ static void kmbuf_return_unwind(struct kmbuf_ring *ring, const u32 *bids,
 int kmbuf_ring_return(struct kmbuf_ring *ring, const u32 *bids,
 		      unsigned int nr)
 {
+	/* the loops' state in locals, see kmbuf_refill_read() */
+	const u32 nr_bufs = ring->nr_bufs;
+	u8 *owner = ring->owner;
+	u16 *fifo = ring->fifo;
 	unsigned long flags;
 	unsigned int i;
 	bool notify;
+	u32 slot;
 
-	if (nr > ring->nr_bufs)
+	if (nr > nr_bufs)
 		return -EINVAL;
 	for (i = 0; i < nr; i++)
-		if (bids[i] >= ring->nr_bufs)
+		if (bids[i] >= nr_bufs)
 			return -EINVAL;
 	if (!nr)
 		return 0;
 
 	raw_spin_lock_irqsave(&ring->lock, flags);
 	for (i = 0; i < nr; i++) {
-		if (ring->owner[bids[i]] != KMBUF_OWNER_USER)
+		if (owner[bids[i]] != KMBUF_OWNER_USER)
 			goto unwind;
-		ring->owner[bids[i]] = KMBUF_OWNER_RETURNING;
+		owner[bids[i]] = KMBUF_OWNER_RETURNING;
 	}
-	for (i = 0; i < nr; i++)
-		kmbuf_fifo_push(ring, bids[i]);
+	/* kmbuf_fifo_push() of each */
+	slot = kmbuf_fifo_tail(ring);
+	for (i = 0; i < nr; i++) {
+		fifo[slot] = bids[i];
+		if (++slot == nr_bufs)
+			slot = 0;
+		owner[bids[i]] = KMBUF_OWNER_RING;
+	}
+	ring->nr_free += nr;
 	ring->nr_user -= nr;
 	notify = kmbuf_freed_locked(ring);
 	raw_spin_unlock_irqrestore(&ring->lock, flags);
@@ -1529,15 +1578,15 @@ static int kmbuf_stream_take(struct kmbuf_stream *s, u16 *bids,
 	struct kmbuf_port *port = s->port;
 	struct kmbuf_ring *ring;
 	unsigned long flags;
-	int ret = -ENXIO, i;
+	int ret = -ENXIO;
 
 	raw_spin_lock_irqsave(&port->lock, flags);
 	ring = port->ring;
 	if (ring) {
 		raw_spin_lock(&ring->lock);
 		ret = kmbuf_take_locked(ring, nr, KMBUF_OWNER_USER);
-		for (i = 0; i < ret; i++)
-			bids[i] = kmbuf_fifo_pop(ring, KMBUF_OWNER_USER);
+		if (ret > 0)
+			kmbuf_fifo_pop_many(ring, bids, ret, KMBUF_OWNER_USER);
 		raw_spin_unlock(&ring->lock);
 		if (ret == -ENOBUFS && list_empty(&s->starved_node))
 			list_add_tail(&s->starved_node, &port->starved);
