@@ -425,24 +425,33 @@ void kmbuf_reaper_own_cqe(struct kmbuf_reaper *rp,
 			  const struct io_uring_cqe *cqe, __u64 slot);
 
 /*
- * Hand up to @max (0: any number of) ready CQEs to @fn, then flush.
- * Waits for nothing.  Returns how many were handed over, or @fn's error.
+ * Hand up to @max (0: any number of) of the CQEs ready when it is called
+ * to @fn, then flush.  Waits for nothing; CQEs posted meanwhile are left
+ * for the next call.  Returns how many were handed over, or @fn's error.
  * Inline, so that a caller's static @fn is inlined into the loop: the
  * per-CQE cost is then the caller's own work.
  */
 static inline int kmbuf_reap(struct kmbuf_reaper *rp, kmbuf_reap_fn fn,
 			     void *arg, unsigned int max)
 {
+	struct io_uring *ring = rp->ring;
+	const unsigned int mask = ring->cq.ring_mask;
+	const unsigned int shift = io_uring_cqe_shift(ring);
+	/* the CQEs ready now: tail is read once, with acquire */
+	unsigned int head = *ring->cq.khead;
+	const unsigned int tail = io_uring_smp_load_acquire(ring->cq.ktail);
+	unsigned int seen = 0, n = 0;
 	struct io_uring_cqe *cqe;
-	unsigned int head, seen = 0, n = 0;
 	struct kmbuf_cqe c;
 	int ret = 0, keep;
 
-	io_uring_for_each_cqe(rp->ring, head, cqe) {
-		__u64 slot = cqe->user_data - rp->ret_ud;
+	for (; head != tail; head++) {
+		__u64 slot;
 
 		if (max && n == max)
 			break;
+		cqe = &ring->cq.cqes[(head & mask) << shift];
+		slot = cqe->user_data - rp->ret_ud;
 		seen++;
 		/* a RETURN (slots 0, 1) or a doorbell (slot 2) */
 		if (slot <= 2 && (slot == 2 || rp->nr_inflight[slot])) {
@@ -459,7 +468,7 @@ static inline int kmbuf_reap(struct kmbuf_reaper *rp, kmbuf_reap_fn fn,
 		if (c.has_buf && !keep)
 			kmbuf_reaper_put(rp, c.bid);
 	}
-	io_uring_cq_advance(rp->ring, seen);
+	io_uring_cq_advance(ring, seen);
 	kmbuf_reaper_flush(rp);
 	return ret < 0 ? ret : (int)n;
 }
