@@ -988,6 +988,73 @@ static void kmbuf_test_refill(struct kunit *test)
 }
 
 /*
+ * Buffers given back through the refill ring and with kmbuf_ring_return()
+ * join the FIFO's tail in the order given, across many wrap-arounds of a
+ * ring whose size is not a power of two: each take hands out the id a
+ * model FIFO predicts, and the ring stays consistent.
+ */
+static void kmbuf_test_refill_return_wrap(struct kunit *test)
+{
+	struct kmbuf_test *kt = test->priv;
+	struct kmbuf_ring_desc desc = { .buf_size = 64, .nr_bufs = 5 };
+	u32 model[5], head = 0, nr_free = 5, tail, ids[3];
+	struct kmbuf_ring_stats st;
+	struct kmbuf_refill *rf;
+	struct kmbuf_buf bufs[3];
+	struct kmbuf_ring *ring;
+	unsigned int i, n, round;
+
+	KUNIT_ASSERT_EQ(test, kmbuf_test_region_init(test, KT_REGION_SIZE), 0);
+	rf = io_region_kaddr(kt->region) + 4096;
+	ring = kmbuf_ring_create_refill(kt->region, &desc, kt->region, 4096,
+					8);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ring);
+	kt->ring = ring;
+	for (i = 0; i < 5; i++)
+		model[i] = i;
+	tail = READ_ONCE(rf->tail);
+	for (round = 0; round < 1000; round++) {
+		n = 1 + round % 3;
+		/* a take reads the refill ring first: its ids are free */
+		KUNIT_ASSERT_EQ(test, kmbuf_buf_take_batch(ring, bufs, n), n);
+		for (i = 0; i < n; i++) {
+			KUNIT_ASSERT_EQ(test, bufs[i].bid, model[head]);
+			head = (head + 1) % 5;
+			KUNIT_ASSERT_EQ(test,
+					kmbuf_buf_to_user(ring, bufs[i].bid), 0);
+		}
+		nr_free -= n;
+		/* back in reverse order, one way or the other */
+		for (i = 0; i < n; i++) {
+			ids[i] = bufs[n - 1 - i].bid;
+			model[(head + nr_free++) % 5] = ids[i];
+		}
+		if (round & 1) {
+			KUNIT_ASSERT_EQ(test, kmbuf_ring_return(ring, ids, n),
+					(int)n);
+		} else {
+			for (i = 0; i < n; i++)
+				rf->bids[(tail + i) & 7] = ids[i];
+			tail += n;
+			/* the ids, then tail, as userspace publishes them */
+			smp_store_release(&rf->tail, tail);
+		}
+		if (!(round % 97))
+			KUNIT_ASSERT_EQ(test, kmbuf_ring_check(ring), 0);
+	}
+	/* the last round's ids came back through the refill ring: read it */
+	KUNIT_ASSERT_EQ(test, kmbuf_buf_take_batch(ring, bufs, 1), 1);
+	KUNIT_EXPECT_EQ(test, bufs[0].bid, model[head]);
+	KUNIT_EXPECT_EQ(test, kmbuf_buf_put(ring, bufs[0].bid), 0);
+	kmbuf_ring_get_stats(ring, &st);
+	KUNIT_EXPECT_EQ(test, st.nr_free, 5U);
+	KUNIT_EXPECT_EQ(test, st.nr_user, 0U);
+	KUNIT_EXPECT_EQ(test, st.nr_refill_bad, 0ULL);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(rf->head), tail);
+	KUNIT_EXPECT_EQ(test, kmbuf_ring_check(ring), 0);
+}
+
+/*
  * A buffer the kernel holds keeps the ring, and so the region, alive after
  * kmbuf_ring_destroy() without any kmbuf_ring_get() of its own.
  */
@@ -1031,6 +1098,7 @@ static struct kunit_case kmbuf_test_cases[] = {
 	KUNIT_CASE(kmbuf_test_destroy_no_grace_period),
 	KUNIT_CASE(kmbuf_test_irqs_off),
 	KUNIT_CASE(kmbuf_test_refill),
+	KUNIT_CASE(kmbuf_test_refill_return_wrap),
 	KUNIT_CASE(kmbuf_test_buf_holds_ring),
 	{}
 };
