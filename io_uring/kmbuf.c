@@ -727,8 +727,9 @@ static void kmbuf_freed_unlocked(struct kmbuf_ring *ring, bool notify)
 static u32 kmbuf_refill_read(struct kmbuf_ring *ring)
 {
 	/*
-	 * The loop's state in locals: the kernel builds without strict
-	 * aliasing, so every store to owner[] would reload the ring's fields.
+	 * The loop's state in locals: owner[] is u8, which may alias
+	 * anything, and the kernel builds without strict aliasing (fifo[]),
+	 * so each store would make the compiler reload the ring's fields.
 	 */
 	struct kmbuf_refill *rf = ring->refill;
 	const u32 nr_bufs = ring->nr_bufs, mask = ring->refill_mask;
@@ -768,8 +769,9 @@ static u32 kmbuf_refill_read(struct kmbuf_ring *ring)
  * Called with the lock held: reserve up to @nr free buffers for owner @to
  * (the kernel, or userspace for buffers whose CQEs are about to be
  * posted), each with a reference to the ring; the caller then pops that
- * many ids with kmbuf_fifo_pop() before dropping the lock.  Returns the
- * number reserved, -ENOBUFS (an exhaustion event) or -ESHUTDOWN.
+ * many ids with kmbuf_fifo_pop() or kmbuf_fifo_pop_many() before
+ * dropping the lock.  Returns the number reserved, -ENOBUFS (an
+ * exhaustion event) or -ESHUTDOWN.
  */
 static int kmbuf_take_locked(struct kmbuf_ring *ring, unsigned int nr, u8 to)
 {
