@@ -575,23 +575,24 @@ int main(int argc, char **argv)
 	 */
 	if (!one_size && strchr(only, 'c') && strchr(only, 'd')) {
 		static const __u32 ring_sizes[] = { 64, KMBUF_BUFS, 65536 };
-		struct path rs[2][3];
+		/* (c) and (d), as paths[KMBUF] and paths[REFILL] */
+		static double (*const run[2])(__u32 size, __u32 nr_bufs) = {
+			bench_kmbuf, bench_kmbuf_refill,
+		};
+		struct path rs[2][3] = { };
 		int k, j;
 
-		for (k = 0; k < 2; k++)
-			for (j = 0; j < 3; j++)
-				rs[k][j] = (struct path){ .name = paths[KMBUF + k].name };
 		for (r = 0; r < rounds; r++)
-			for (j = 0; j < 3; j++) {
-				rs[0][j].ops[r] = bench_kmbuf(512, ring_sizes[j]);
-				rs[1][j].ops[r] = bench_kmbuf_refill(512, ring_sizes[j]);
-			}
+			for (k = 0; k < 2; k++)
+				for (j = 0; j < 3; j++)
+					rs[k][j].ops[r] = run[k](512, ring_sizes[j]);
 		printf("\nkmbuf ring size, 512 B records\n");
 		printf("%8s  %-22s %12s %10s %9s %8s\n", "buffers", "path",
 		       "ops/s", "MB/s", "vs 64", "spread");
 		bench_csv("chr_ring", "case,path,ops_s,mb_s,ratio,spread_pct");
 		for (k = 0; k < 2; k++)
 			for (j = 0; j < 3; j++) {
+				rs[k][j].name = paths[KMBUF + k].name;
 				summarize(&rs[k][j], rounds);
 				row("chr_ring", ring_sizes[j], 512, &rs[k][j],
 				    rs[k][0].median);
